@@ -1,10 +1,21 @@
-//! berth-runtime
+//! berth-runtime: OCI bundle in, isolated process out.
+//!
+//! Namespaces, rootfs and mounts, devices, cgroups v1 and v2, capabilities and ptys, plus
+//! the per-container monitor (`berth monitor`) that owns the process's stdio, log and exit
+//! status. The daemon never forks containers itself: it spawns a monitor, which is a fresh
+//! single-threaded process (see docs/internals.md).
 
-pub mod monitor {
-    //! The per-container monitor (placeholder until the runtime lands).
+pub mod caps;
+pub mod cgroups;
+mod container;
+pub mod defaults;
+pub mod logfile;
+pub mod monitor;
+pub mod protocol;
+pub mod rootfs;
+mod sys;
 
-    /// Entry point of `berth monitor`; returns the exit code.
-    pub fn main(_args: Vec<String>) -> i32 {
-        1
-    }
-}
+pub use container::StartError;
+
+/// The OCI spec types this runtime speaks, re-exported so callers use the same version.
+pub use oci_spec;

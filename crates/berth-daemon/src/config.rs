@@ -1,0 +1,213 @@
+//! Daemon configuration: dockerd's flag names, merged over `daemon.json`.
+
+use clap::Parser;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `berth daemon` flags. Names follow dockerd where the feature overlaps.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "berth daemon",
+    about = "Start the berth daemon",
+    disable_version_flag = true
+)]
+pub struct DaemonFlags {
+    /// Daemon socket(s) to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Root directory of persistent state
+    #[arg(long = "data-root")]
+    pub data_root: Option<PathBuf>,
+    /// Root directory for execution state files
+    #[arg(long = "exec-root")]
+    pub exec_root: Option<PathBuf>,
+    /// Path to use for the daemon PID file
+    #[arg(short = 'p', long = "pidfile")]
+    pub pidfile: Option<PathBuf>,
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal")
+    #[arg(short = 'l', long = "log-level")]
+    pub log_level: Option<String>,
+    /// Daemon configuration file
+    #[arg(long = "config-file")]
+    pub config_file: Option<PathBuf>,
+    /// Default OCI runtime for containers
+    #[arg(long = "default-runtime")]
+    pub default_runtime: Option<String>,
+    /// Set parent cgroup for all containers
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Group for the unix socket
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
+    /// Enable debug mode
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Keep containers alive during daemon downtime (always on in berth)
+    #[arg(long = "live-restore")]
+    pub live_restore: bool,
+}
+
+/// The subset of `daemon.json` berth understands; unknown keys are ignored like dockerd
+/// ignores keys for features it was built without.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct DaemonJson {
+    pub hosts: Option<Vec<String>>,
+    pub data_root: Option<PathBuf>,
+    pub exec_root: Option<PathBuf>,
+    pub pidfile: Option<PathBuf>,
+    pub log_level: Option<String>,
+    pub default_runtime: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub debug: Option<bool>,
+    pub log_driver: Option<String>,
+    pub log_opts: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub pidfile: PathBuf,
+    pub log_level: String,
+    pub default_runtime: String,
+    pub cgroup_parent: String,
+    pub log_opts: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Help(String),
+    #[error("{0}")]
+    Flags(String),
+    #[error("unable to configure the daemon with file {path}: {reason}")]
+    File { path: String, reason: String },
+}
+
+impl DaemonConfig {
+    /// Parses `berth daemon` arguments (without the leading `daemon`).
+    pub fn from_args(args: Vec<String>) -> Result<DaemonConfig, ConfigError> {
+        let mut argv = vec!["berth daemon".to_string()];
+        argv.extend(args);
+        let flags = DaemonFlags::try_parse_from(argv).map_err(|e| match e.kind() {
+            clap::error::ErrorKind::DisplayHelp => ConfigError::Help(e.to_string()),
+            _ => ConfigError::Flags(e.to_string().trim_end().to_string()),
+        })?;
+        let default_file = PathBuf::from("/etc/berth/daemon.json");
+        let (file, explicit) = match &flags.config_file {
+            Some(p) => (p.clone(), true),
+            None => (default_file, false),
+        };
+        let json = match std::fs::read(&file) {
+            Ok(bytes) => {
+                serde_json::from_slice::<DaemonJson>(&bytes).map_err(|e| ConfigError::File {
+                    path: file.display().to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                DaemonJson::default()
+            }
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: file.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        Ok(Self::merge(flags, json))
+    }
+
+    fn merge(flags: DaemonFlags, json: DaemonJson) -> DaemonConfig {
+        let exec_root = flags
+            .exec_root
+            .or(json.exec_root)
+            .unwrap_or_else(|| "/run/berth".into());
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts
+        } else {
+            json.hosts.unwrap_or_else(|| {
+                vec![format!("unix://{}", exec_root.join("berth.sock").display())]
+            })
+        };
+        let debug = flags.debug || json.debug.unwrap_or(false);
+        let log_level = flags.log_level.or(json.log_level).unwrap_or_else(|| {
+            if debug {
+                "debug".into()
+            } else {
+                "info".into()
+            }
+        });
+        DaemonConfig {
+            hosts,
+            data_root: flags
+                .data_root
+                .or(json.data_root)
+                .unwrap_or_else(|| "/var/lib/berth".into()),
+            pidfile: flags
+                .pidfile
+                .or(json.pidfile)
+                .unwrap_or_else(|| exec_root.join("berth.pid")),
+            exec_root,
+            log_level: if log_level == "fatal" {
+                "error".into()
+            } else {
+                log_level
+            },
+            default_runtime: flags
+                .default_runtime
+                .or(json.default_runtime)
+                .unwrap_or_else(|| "berth".into()),
+            cgroup_parent: flags
+                .cgroup_parent
+                .or(json.cgroup_parent)
+                .unwrap_or_else(|| "berth".into()),
+            log_opts: json.log_opts.unwrap_or_default(),
+        }
+    }
+
+    /// The unix socket paths to listen on.
+    pub fn socket_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        self.hosts
+            .iter()
+            .map(|h| {
+                h.strip_prefix("unix://").map(PathBuf::from).ok_or_else(|| {
+                    ConfigError::Flags(format!(
+                        "unsupported host {h}: only unix:// sockets are served"
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file() {
+        let flags = DaemonFlags::try_parse_from([
+            "berth daemon",
+            "-H",
+            "unix:///tmp/a.sock",
+            "--data-root",
+            "/tmp/d",
+        ])
+        .unwrap();
+        let json: DaemonJson =
+            serde_json::from_str(r#"{"data-root":"/x","exec-root":"/tmp/e","unknown-key":1}"#)
+                .unwrap();
+        let c = DaemonConfig::merge(flags, json);
+        assert_eq!(c.data_root, PathBuf::from("/tmp/d"));
+        assert_eq!(c.exec_root, PathBuf::from("/tmp/e"));
+        assert_eq!(c.pidfile, PathBuf::from("/tmp/e/berth.pid"));
+        assert_eq!(
+            c.socket_paths().unwrap(),
+            vec![PathBuf::from("/tmp/a.sock")]
+        );
+    }
+}

@@ -1,0 +1,331 @@
+//! `POST /containers/create`: validate, merge the image's config, persist.
+
+use super::{Container, ContainerRecord, ZERO_TIME};
+use crate::daemon::Daemon;
+use crate::error::{DaemonError, Result};
+use crate::store::{Op, Refusal, Table};
+use berth_api::container::{Config, ContainerState, CreateRequest, HostConfig};
+use berth_api::ApiError;
+use std::sync::Arc;
+
+/// Merges the image's config under the user's, as dockerd does at create time.
+pub fn merge_image_config(user: &mut Config, image: &Config) {
+    if user.user.is_empty() {
+        user.user = image.user.clone();
+    }
+    if user.working_dir.is_empty() {
+        user.working_dir = image.working_dir.clone();
+    }
+    let mut env: Vec<String> = image.env.clone().unwrap_or_default();
+    for kv in user.env.iter().flatten() {
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    user.env = Some(env);
+    let entrypoint_overridden = user.entrypoint.is_some();
+    if !entrypoint_overridden {
+        user.entrypoint = image.entrypoint.clone();
+    }
+    if user.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) && !entrypoint_overridden {
+        user.cmd = image.cmd.clone();
+    }
+    if let Some(ep) = &user.entrypoint {
+        if ep.len() == 1 && ep[0].is_empty() {
+            user.entrypoint = None;
+        }
+    }
+    let mut labels = image.labels.clone().unwrap_or_default();
+    labels.extend(user.labels.clone().unwrap_or_default());
+    user.labels = Some(labels);
+    if user.stop_signal.is_none() {
+        user.stop_signal = image.stop_signal.clone();
+    }
+    if user.healthcheck.is_none() {
+        user.healthcheck = image.healthcheck.clone();
+    }
+    if let Some(ports) = &image.exposed_ports {
+        let mut merged = ports.clone();
+        merged.extend(user.exposed_ports.clone().unwrap_or_default());
+        user.exposed_ports = Some(merged);
+    }
+    if let Some(vols) = &image.volumes {
+        let mut merged = vols.clone();
+        merged.extend(user.volumes.clone().unwrap_or_default());
+        user.volumes = Some(merged);
+    }
+    if user.on_build.is_none() {
+        user.on_build = image.on_build.clone();
+    }
+}
+
+fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
+    super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
+    let r = &hc.resources;
+    if r.memory != 0 && r.memory < 6 * 1024 * 1024 {
+        return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
+    }
+    if r.memory < 0 {
+        return Err(ApiError::invalid("invalid memory limit: must be positive"));
+    }
+    if r.memory_swap > 0 && r.memory > 0 && r.memory_swap < r.memory {
+        return Err(ApiError::invalid(
+            "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if r.memory_swap > 0 && r.memory == 0 {
+        return Err(ApiError::invalid(
+            "You should always set the Memory limit when using Memoryswap limit, see usage",
+        ));
+    }
+    if r.memory_reservation < 0 || (r.memory > 0 && r.memory_reservation > r.memory) {
+        return Err(ApiError::invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ));
+    }
+    let ncpu = std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1);
+    if r.nano_cpus < 0 || r.nano_cpus > ncpu * 1_000_000_000 {
+        return Err(ApiError::invalid(format!(
+            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )));
+    }
+    if r.nano_cpus > 0 && (r.cpu_period > 0 || r.cpu_quota > 0) {
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if r.cpu_period != 0 && !(1000..=1_000_000).contains(&r.cpu_period) {
+        return Err(ApiError::invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if r.cpu_quota > 0 && r.cpu_quota < 1000 {
+        return Err(ApiError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    if r.cpu_shares < 0 {
+        return Err(ApiError::invalid("invalid CPU shares: must be positive"));
+    }
+    if hc.oom_score_adj < -1000 || hc.oom_score_adj > 1000 {
+        return Err(ApiError::invalid(format!(
+            "Invalid value {}, range for oom score adj is [-1000, 1000]",
+            hc.oom_score_adj
+        )));
+    }
+    if hc.shm_size < 0 {
+        return Err(ApiError::invalid("SHM size can not be less than 0"));
+    }
+    match hc.log_config.kind.as_str() {
+        "" | "json-file" | "none" => {}
+        other => {
+            return Err(ApiError::invalid(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
+    }
+    for (k, v) in hc.log_config.config.iter().flatten() {
+        match k.as_str() {
+            "max-size" => {
+                crate::containers::logs::parse_size(v)
+                    .ok_or_else(|| ApiError::invalid(format!("invalid value for max-size: {v}")))?;
+            }
+            "max-file" => {
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ApiError::invalid(format!("invalid value for max-file: {v}")))?;
+            }
+            "compress" | "labels" | "env" | "env-regex" | "tag" | "labels-regex" | "mode"
+            | "max-buffer-size" => {}
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "unknown log opt '{other}' for json-file log driver"
+                )))
+            }
+        }
+    }
+    match hc.network_mode.as_str() {
+        "" | "default" | "bridge" | "none" | "host" => {}
+        other if other.starts_with("container:") => {
+            return Err(ApiError::invalid(
+                "container network mode is not supported yet",
+            ));
+        }
+        other => return Err(ApiError::not_found(format!("network {other} not found"))),
+    }
+    for c in hc
+        .cap_add
+        .iter()
+        .flatten()
+        .chain(hc.cap_drop.iter().flatten())
+    {
+        if !c.eq_ignore_ascii_case("all") {
+            super::spec_caps::parse_cap(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a container; returns its ID and warnings.
+pub async fn create(
+    daemon: &Arc<Daemon>,
+    name: Option<&str>,
+    req: CreateRequest,
+) -> Result<(String, Vec<String>)> {
+    let mut config = req.config;
+    let mut host_config = req.host_config.unwrap_or_default();
+    if let Some(name) = name.filter(|n| !n.is_empty()) {
+        let bare = name.strip_prefix('/').unwrap_or(name);
+        if !crate::ids::valid_name(bare) {
+            return Err(ApiError::invalid(format!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            ))
+            .into());
+        }
+    }
+    if config.image.is_empty() {
+        return Err(ApiError::invalid("no image specified").into());
+    }
+    let image = daemon.images.resolve(&config.image)?;
+    let image_config = daemon.images.container_config(&image)?;
+    validate_host_config(&host_config)?;
+    merge_image_config(&mut config, &image_config);
+    let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
+    command.extend(config.cmd.clone().unwrap_or_default());
+    if command.is_empty() {
+        return Err(ApiError::invalid("no command specified").into());
+    }
+    if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
+        host_config.network_mode = "bridge".into();
+    }
+    if host_config.log_config.kind.is_empty() {
+        host_config.log_config.kind = "json-file".into();
+        if host_config.log_config.config.is_none() && !daemon.config.log_opts.is_empty() {
+            host_config.log_config.config = Some(daemon.config.log_opts.clone());
+        }
+    }
+    if host_config.restart_policy.name.is_empty() {
+        host_config.restart_policy.name = "no".into();
+    }
+    if host_config.cgroupns_mode.is_empty() {
+        host_config.cgroupns_mode = "private".into();
+    }
+    if host_config.ipc_mode.is_empty() {
+        host_config.ipc_mode = "private".into();
+    }
+    if host_config.shm_size == 0 {
+        host_config.shm_size = 64 * 1024 * 1024;
+    }
+    let id = crate::ids::new_id();
+    if config.hostname.is_empty() {
+        config.hostname = super::spec::default_hostname(&id);
+    }
+    let mut warnings = Vec::new();
+    if host_config.resources.memory_swappiness.is_some()
+        && berth_runtime::cgroups::detect() == berth_runtime::cgroups::CgroupVersion::V2
+    {
+        warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".to_string());
+        host_config.resources.memory_swappiness = None;
+    }
+
+    let rec_name_given = name
+        .map(|n| n.trim_start_matches('/').to_string())
+        .filter(|n| !n.is_empty());
+    let mut attempt = 0;
+    loop {
+        let cname = rec_name_given
+            .clone()
+            .unwrap_or_else(|| crate::ids::random_name(attempt));
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: cname.clone(),
+            created: super::now_rfc3339(),
+            path: command[0].clone(),
+            args: command[1..].to_vec(),
+            config: config.clone(),
+            host_config: host_config.clone(),
+            image_id: image.clone(),
+            state: ContainerState {
+                status: "created".into(),
+                started_at: ZERO_TIME.into(),
+                finished_at: ZERO_TIME.into(),
+                ..Default::default()
+            },
+            restart_count: 0,
+            manually_stopped: false,
+            has_been_started: false,
+            monitor_pid: 0,
+            mounts: vec![],
+        };
+        let value = serde_json::to_vec(&rec).map_err(|e| DaemonError::Other(e.to_string()))?;
+        let ops = vec![
+            Op::Insert {
+                table: Table::Names,
+                key: cname.clone(),
+                value: id.as_bytes().to_vec(),
+            },
+            Op::Put {
+                table: Table::Containers,
+                key: id.clone(),
+                value,
+            },
+        ];
+        match daemon.store.apply(ops)? {
+            Ok(()) => {
+                let dir = daemon.container_paths(&id).dir;
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| DaemonError::io(format!("create {}", dir.display()), e))?;
+                let c = Container::new(rec);
+                daemon.containers.insert(c.clone());
+                daemon.container_event(&c, "create", &[]);
+                return Ok((id, warnings));
+            }
+            Err(Refusal::Conflict(_, _)) if rec_name_given.is_none() && attempt < 10 => {
+                attempt += 1
+            }
+            Err(Refusal::Conflict(_, _)) => {
+                let other = daemon
+                    .store
+                    .get(Table::Names, &cname)?
+                    .map(|v| String::from_utf8_lossy(&v).to_string())
+                    .unwrap_or_default();
+                return Err(ApiError::conflict(format!(
+                    "Conflict. The container name \"/{cname}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                ))
+                .into());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_config_merges_under_the_users() {
+        let image = Config {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            working_dir: "/w".into(),
+            ..Default::default()
+        };
+        let mut user = Config {
+            env: Some(vec!["A=2".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut user, &image);
+        assert_eq!(user.env.unwrap(), vec!["PATH=/bin", "A=2"]);
+        assert_eq!(user.cmd.unwrap(), vec!["sh"]);
+        assert_eq!(user.working_dir, "/w");
+        let mut ep = Config {
+            entrypoint: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut ep, &image);
+        assert_eq!(ep.cmd, None, "an entrypoint override drops the image's Cmd");
+    }
+}

@@ -1,0 +1,368 @@
+//! Exec instances: `POST /containers/{id}/exec`, `POST /exec/{id}/start`,
+//! `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
+
+use super::attach::{hijack_head, pump_output, OutputWants};
+use super::monitor_link::{self, MonitorSpec};
+use super::{Container, Output};
+use crate::daemon::Daemon;
+use crate::error::{DaemonError, Result};
+use crate::server::http::{self, HandlerResult, Req};
+use berth_api::exec::{ExecConfig, ExecInspect, ExecStartConfig, ProcessConfig};
+use berth_api::ApiError;
+use berth_runtime::protocol::{encode_frame, ExitStatus, FrameDecoder, FrameKind};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{broadcast, watch};
+
+/// One exec instance; kept in memory like dockerd does.
+pub struct ExecInstance {
+    pub id: String,
+    pub container_id: String,
+    pub config: ExecConfig,
+    pub state: Mutex<ExecState>,
+    pub output: broadcast::Sender<Output>,
+    pub done: watch::Sender<bool>,
+    writer: tokio::sync::Mutex<Option<tokio::net::unix::OwnedWriteHalf>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecState {
+    pub running: bool,
+    pub started: bool,
+    pub exit_code: Option<i64>,
+    pub pid: i64,
+}
+
+impl ExecInstance {
+    fn state(&self) -> std::sync::MutexGuard<'_, ExecState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn send(&self, kind: FrameKind, payload: &[u8]) -> bool {
+        match self.writer.lock().await.as_mut() {
+            Some(w) => w.write_all(&encode_frame(kind, payload)).await.is_ok(),
+            None => false,
+        }
+    }
+
+    pub async fn resize(&self, h: u16, w: u16) {
+        let mut p = Vec::with_capacity(4);
+        p.extend_from_slice(&h.to_be_bytes());
+        p.extend_from_slice(&w.to_be_bytes());
+        self.send(FrameKind::Resize, &p).await;
+    }
+}
+
+pub fn find(daemon: &Daemon, id: &str) -> Result<Arc<ExecInstance>, ApiError> {
+    daemon
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such_exec(id))
+}
+
+pub fn create(daemon: &Arc<Daemon>, c: &Arc<Container>, config: ExecConfig) -> Result<String> {
+    let rec = c.snapshot();
+    if !rec.state.running {
+        return Err(ApiError::conflict(format!("container {} is not running", rec.id)).into());
+    }
+    if rec.state.paused {
+        return Err(ApiError::conflict(format!(
+            "container {} is paused, unpause the container before exec",
+            rec.id
+        ))
+        .into());
+    }
+    if config.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
+        return Err(ApiError::invalid("No exec command specified").into());
+    }
+    let id = crate::ids::new_id();
+    let (output, _) = broadcast::channel(4096);
+    let (done, _) = watch::channel(false);
+    let inst = Arc::new(ExecInstance {
+        id: id.clone(),
+        container_id: rec.id.clone(),
+        config,
+        state: Mutex::new(ExecState::default()),
+        output,
+        done,
+        writer: tokio::sync::Mutex::new(None),
+    });
+    daemon
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), inst.clone());
+    let cmd = inst.config.cmd.clone().unwrap_or_default().join(" ");
+    daemon.container_event(c, &format!("exec_create: {cmd}"), &[("execID", id.clone())]);
+    Ok(id)
+}
+
+pub fn inspect(inst: &ExecInstance) -> ExecInspect {
+    let st = inst.state().clone();
+    let cmd = inst.config.cmd.clone().unwrap_or_default();
+    ExecInspect {
+        id: inst.id.clone(),
+        running: st.running,
+        exit_code: st.exit_code,
+        process_config: ProcessConfig {
+            privileged: inst.config.privileged,
+            user: inst.config.user.clone(),
+            tty: inst.config.tty,
+            entrypoint: cmd.first().cloned().unwrap_or_default(),
+            arguments: cmd.iter().skip(1).cloned().collect(),
+        },
+        open_stdin: inst.config.attach_stdin,
+        open_stderr: inst.config.attach_stderr,
+        open_stdout: inst.config.attach_stdout,
+        container_id: inst.container_id.clone(),
+        detach_keys: inst.config.detach_keys.clone(),
+        can_remove: !st.running,
+        pid: st.pid,
+    }
+}
+
+/// Writes process.json for the exec and spawns its monitor.
+async fn launch(
+    daemon: &Arc<Daemon>,
+    c: &Arc<Container>,
+    inst: &Arc<ExecInstance>,
+    tty: bool,
+) -> Result<()> {
+    let rec = c.snapshot();
+    let paths = daemon.container_paths(&rec.id);
+    let dir = daemon.exec_dir(&inst.id);
+    std::fs::create_dir_all(&dir).map_err(|e| DaemonError::io("create exec dir", e))?;
+    let user_spec = if inst.config.user.is_empty() {
+        rec.config.user.clone()
+    } else {
+        inst.config.user.clone()
+    };
+    let user = super::spec::resolve_user(
+        &paths.rootfs(),
+        &user_spec,
+        rec.host_config.group_add.as_deref().unwrap_or(&[]),
+    )?;
+    let mut env_rec = rec.clone();
+    let mut env = rec.config.env.clone().unwrap_or_default();
+    for kv in inst.config.env.iter().flatten() {
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    env_rec.config.env = Some(env);
+    env_rec.config.tty = tty;
+    let mut spec = berth_runtime::defaults::default_spec();
+    let mut hc = rec.host_config.clone();
+    if inst.config.privileged {
+        hc.privileged = true;
+    }
+    super::spec_caps::apply(&mut spec, &hc)?;
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(inst.config.cmd.clone());
+    process.set_env(Some(super::spec::process_env(
+        &env_rec,
+        &rec.config.hostname,
+        &user.home,
+    )));
+    let cwd = if !inst.config.working_dir.is_empty() {
+        inst.config.working_dir.clone()
+    } else if !rec.config.working_dir.is_empty() {
+        rec.config.working_dir.clone()
+    } else {
+        "/".into()
+    };
+    process.set_cwd(cwd.into());
+    process.set_terminal(Some(tty));
+    let mut u = process.user().clone();
+    u.set_uid(user.uid);
+    u.set_gid(user.gid);
+    u.set_additional_gids(if user.additional_gids.is_empty() {
+        None
+    } else {
+        Some(user.additional_gids)
+    });
+    process.set_user(u);
+    let process_path = dir.join("process.json");
+    std::fs::write(
+        &process_path,
+        serde_json::to_vec(&process).map_err(|e| DaemonError::Other(e.to_string()))?,
+    )
+    .map_err(|e| DaemonError::io("write process.json", e))?;
+    let mspec = MonitorSpec {
+        bundle: dir.clone(),
+        id: inst.id.clone(),
+        log: None,
+        tty,
+        stdin: inst.config.attach_stdin,
+        stdin_once: true,
+        exec: Some((rec.state.pid, process_path)),
+    };
+    let (pid, _monitor_pid) = monitor_link::spawn(daemon, &mspec).await?;
+    let stream = monitor_link::connect_socket(&dir.join("monitor.sock"))
+        .await
+        .map_err(|e| DaemonError::io("connect to exec monitor", e))?;
+    let (mut r, mut w) = stream.into_split();
+    w.write_all(&encode_frame(FrameKind::Start, &[]))
+        .await
+        .map_err(|e| DaemonError::io("start exec", e))?;
+    *inst.writer.lock().await = Some(w);
+    {
+        let mut st = inst.state();
+        st.running = true;
+        st.started = true;
+        st.pid = pid;
+    }
+    let inst2 = inst.clone();
+    let daemon2 = daemon.clone();
+    let c2 = c.clone();
+    tokio::spawn(async move {
+        let mut dec = FrameDecoder::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut status: Option<ExitStatus> = None;
+        'outer: loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            dec.push(&buf[..n]);
+            while let Ok(Some((kind, payload))) = dec.next_frame() {
+                match kind {
+                    FrameKind::Stdout => {
+                        let _ = inst2.output.send(Output::Data(1, Bytes::from(payload)));
+                    }
+                    FrameKind::Stderr => {
+                        let _ = inst2.output.send(Output::Data(2, Bytes::from(payload)));
+                    }
+                    FrameKind::Exit => {
+                        status = serde_json::from_slice(&payload).ok();
+                        break 'outer;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let status = status.or_else(|| monitor_link::read_exit_file(&dir.join("exit.json")));
+        let code = status.map(|s| s.exit_code as i64).unwrap_or(126);
+        {
+            let mut st = inst2.state();
+            st.running = false;
+            st.exit_code = Some(code);
+        }
+        inst2.writer.lock().await.take();
+        let _ = inst2.output.send(Output::Exit(code));
+        inst2.done.send_replace(true);
+        let _ = std::fs::remove_dir_all(&dir);
+        daemon2.container_event(
+            &c2,
+            "exec_die",
+            &[("execID", inst2.id.clone()), ("exitCode", code.to_string())],
+        );
+    });
+    Ok(())
+}
+
+pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req) -> HandlerResult {
+    let body: ExecStartConfig = req.json().await?;
+    let c = daemon.containers.find(&inst.container_id)?;
+    {
+        let st = inst.state();
+        if st.started {
+            return Err(ApiError::conflict(format!(
+                "Error: Exec command {} has already run",
+                inst.id
+            ))
+            .into());
+        }
+    }
+    if !c.is_running() {
+        return Err(ApiError::conflict(format!("container {} is not running", c.id)).into());
+    }
+    let tty = body.tty || inst.config.tty;
+    let cmd = inst.config.cmd.clone().unwrap_or_default().join(" ");
+    if body.detach {
+        launch(daemon, &c, inst, tty).await?;
+        daemon.container_event(
+            &c,
+            &format!("exec_start: {cmd}"),
+            &[("execID", inst.id.clone())],
+        );
+        return Ok(http::response(
+            hyper::StatusCode::OK,
+            Some("application/json"),
+            http::empty(),
+        ));
+    }
+    let sub = inst.output.subscribe();
+    launch(daemon, &c, inst, tty).await?;
+    if let Some(size) = body.console_size.as_ref().filter(|s| s.len() == 2) {
+        inst.resize(size[0] as u16, size[1] as u16).await;
+    }
+    daemon.container_event(
+        &c,
+        &format!("exec_start: {cmd}"),
+        &[("execID", inst.id.clone())],
+    );
+    let wants = OutputWants {
+        stdout: inst.config.attach_stdout,
+        stderr: inst.config.attach_stderr,
+        tty,
+    };
+    let upgrade = req.wants_upgrade();
+    let on_upgrade = req.take_upgrade();
+    if !upgrade || on_upgrade.is_none() {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+        tokio::spawn(async move {
+            let mut w = super::attach::ChannelWriter { tx };
+            pump_output(sub, &mut w, wants).await;
+        });
+        let (parts, _) = hijack_head(false, tty).into_parts();
+        return Ok(hyper::Response::from_parts(parts, http::channel_body(rx)));
+    }
+    let on_upgrade = on_upgrade.expect("checked above");
+    let inst2 = inst.clone();
+    let want_stdin = inst.config.attach_stdin;
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
+        let out = pump_output(sub, &mut w, wants);
+        let input = async {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if want_stdin && !inst2.send(FrameKind::Stdin, &buf[..n]).await {
+                            break;
+                        }
+                    }
+                }
+            }
+            if want_stdin {
+                inst2.send(FrameKind::StdinClose, &[]).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = out => {}
+            _ = input => {}
+        }
+        let _ = w.shutdown().await;
+    });
+    Ok(hijack_head(true, tty))
+}
+
+/// Drops finished exec instances of removed containers (dockerd keeps them until then).
+pub fn forget_container(daemon: &Daemon, container_id: &str) {
+    daemon
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|_, e| e.container_id != container_id);
+}

@@ -1,0 +1,82 @@
+//! `GET /containers/{id}/json`.
+
+use super::Container;
+use crate::daemon::Daemon;
+use berth_api::container::ContainerInspect;
+use serde_json::json;
+use std::sync::Arc;
+
+/// `NetworkSettings` for the network modes served today (none, host, and bridge
+/// without a bridge yet: loopback only).
+pub fn network_settings(rec: &super::ContainerRecord) -> serde_json::Value {
+    let mode = rec.host_config.network_mode.as_str();
+    let mut networks = serde_json::Map::new();
+    let net = json!({
+        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
+        "GwPriority": 0, "NetworkID": mode, "EndpointID": "", "Gateway": "", "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null
+    });
+    networks.insert(mode.to_string(), net);
+    json!({
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+        "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "Networks": networks
+    })
+}
+
+pub fn inspect(daemon: &Arc<Daemon>, c: &Arc<Container>) -> ContainerInspect {
+    let rec = c.snapshot();
+    let paths = daemon.container_paths(&rec.id);
+    let execs: Vec<String> = daemon
+        .execs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .filter(|e| e.container_id == rec.id)
+        .map(|e| e.id.clone())
+        .collect();
+    let mut state = rec.state.clone();
+    if state.status.is_empty() {
+        state.status = "created".into();
+    }
+    ContainerInspect {
+        id: rec.id.clone(),
+        created: rec.created.clone(),
+        path: rec.path.clone(),
+        args: rec.args.clone(),
+        state,
+        image: rec.image_id.clone(),
+        resolv_conf_path: paths.resolv_conf().display().to_string(),
+        hostname_path: paths.hostname().display().to_string(),
+        hosts_path: paths.hosts().display().to_string(),
+        log_path: if rec.host_config.log_config.kind == "none" {
+            String::new()
+        } else {
+            paths.log(&rec.id).display().to_string()
+        },
+        name: format!("/{}", rec.name),
+        restart_count: rec.restart_count,
+        driver: "overlay2".into(),
+        platform: "linux".into(),
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids: if execs.is_empty() { None } else { Some(execs) },
+        host_config: rec.host_config.clone(),
+        graph_driver: json!({
+            "Name": "overlay2",
+            "Data": {
+                "MergedDir": paths.rootfs().display().to_string(),
+                "UpperDir": paths.upper().display().to_string(),
+                "WorkDir": paths.work().display().to_string(),
+            }
+        }),
+        mounts: rec.mounts.clone(),
+        config: rec.config.clone(),
+        network_settings: network_settings(&rec),
+    }
+}

@@ -1,0 +1,55 @@
+//! `POST /containers/{id}/pause` and `/unpause`: the freezer cgroup.
+
+use super::Container;
+use crate::daemon::Daemon;
+use crate::error::{DaemonError, Result};
+use berth_api::ApiError;
+use std::sync::Arc;
+
+pub async fn set_frozen(daemon: &Arc<Daemon>, c: &Arc<Container>, frozen: bool) -> Result<()> {
+    let path = daemon.cgroup_path(&c.snapshot());
+    tokio::task::spawn_blocking(move || berth_runtime::cgroups::freeze(&path, frozen))
+        .await
+        .map_err(|e| DaemonError::Other(e.to_string()))?
+        .map_err(|e| DaemonError::io(format!("freezer of {}", c.id), e))?;
+    c.rec().state.paused = frozen;
+    c.rec().state.status = if frozen {
+        "paused".into()
+    } else {
+        "running".into()
+    };
+    Ok(())
+}
+
+pub async fn pause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    let _g = c.op_lock.lock().await;
+    let (running, paused, id) = {
+        let r = c.rec();
+        (r.state.running, r.state.paused, r.id.clone())
+    };
+    if !running {
+        return Err(ApiError::conflict(format!("container {id} is not running")).into());
+    }
+    if paused {
+        return Err(ApiError::conflict(format!("container {id} is already paused")).into());
+    }
+    set_frozen(daemon, c, true).await?;
+    daemon.persist(c)?;
+    daemon.container_event(c, "pause", &[]);
+    Ok(())
+}
+
+pub async fn unpause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    let _g = c.op_lock.lock().await;
+    let (paused, id) = {
+        let r = c.rec();
+        (r.state.paused, r.id.clone())
+    };
+    if !paused {
+        return Err(ApiError::conflict(format!("container {id} is not paused")).into());
+    }
+    set_frozen(daemon, c, false).await?;
+    daemon.persist(c)?;
+    daemon.container_event(c, "unpause", &[]);
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `DELETE /containers/{id}`.
+
+use super::{Container, Lifecycle};
+use crate::daemon::Daemon;
+use crate::error::Result;
+use crate::store::{Op, Table};
+use berth_api::ApiError;
+use std::sync::Arc;
+
+/// Removes a container; `force` kills it first when running. `internal` is the
+/// auto-remove path (no 409 for a container already being removed).
+pub async fn remove(
+    daemon: &Arc<Daemon>,
+    c: &Arc<Container>,
+    force: bool,
+    internal: bool,
+) -> Result<()> {
+    let _guard = c.op_lock.lock().await;
+    if daemon.containers.find(&c.id).is_err() {
+        return if internal {
+            Ok(())
+        } else {
+            Err(ApiError::no_such_container(&c.id).into())
+        };
+    }
+    {
+        let r = c.rec();
+        if r.state.status == "removing" && !internal {
+            return Err(ApiError::conflict(format!(
+                "removal of container {} is already in progress",
+                r.id
+            ))
+            .into());
+        }
+        if r.state.running && !force {
+            let what = if r.state.paused { "paused" } else { "running" };
+            return Err(ApiError::conflict(format!(
+                "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
+                r.name
+            ))
+            .into());
+        }
+    }
+    if c.is_running() {
+        c.rec().manually_stopped = true;
+        let target = c.lifecycle.borrow().exits + 1;
+        super::kill::signal(daemon, c, libc::SIGKILL).await.ok();
+        let mut rx = c.lifecycle.subscribe();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while rx.borrow_and_update().exits < target {
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let (id, name) = {
+        let mut r = c.rec();
+        r.state.status = "removing".into();
+        r.state.restarting = false;
+        (r.id.clone(), r.name.clone())
+    };
+    daemon
+        .store
+        .apply(vec![
+            Op::Delete {
+                table: Table::Containers,
+                key: id.clone(),
+            },
+            Op::Delete {
+                table: Table::Names,
+                key: name,
+            },
+        ])?
+        .map_err(|r| crate::DaemonError::Other(format!("remove: {r:?}")))?;
+    daemon.containers.remove(&id);
+    let paths = daemon.container_paths(&id);
+    let cgroup = daemon.cgroup_path(&c.snapshot());
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = berth_image::snapshot::unmount(&paths.rootfs());
+        let _ = std::fs::remove_dir_all(&paths.dir);
+        let _ = std::fs::remove_dir_all(&paths.bundle);
+        let _ = berth_runtime::cgroups::remove(&cgroup);
+    })
+    .await;
+    daemon.container_event(c, "destroy", &[]);
+    c.lifecycle
+        .send_modify(|l: &mut Lifecycle| l.removed = true);
+    Ok(())
+}

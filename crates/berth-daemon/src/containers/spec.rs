@@ -1,0 +1,437 @@
+//! Container record → OCI runtime spec (config.json), starting from Docker's defaults
+//! in `berth_runtime::defaults`.
+
+use super::{ContainerPaths, ContainerRecord};
+use crate::error::{DaemonError, Result};
+use berth_api::ApiError;
+use oci_spec::runtime::{
+    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, Spec,
+};
+use std::path::Path;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The user a process runs as, resolved against the image's /etc/passwd and /etc/group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub home: String,
+}
+
+fn read_in_root(root: &Path, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut f = berth_runtime::rootfs::open_in_root(root, path).ok()?;
+    let mut s = String::new();
+    f.by_ref().take(4 << 20).read_to_string(&mut s).ok()?;
+    Some(s)
+}
+
+/// Resolves `user[:group]` (names or numbers) the way Docker does, reading the files
+/// inside the container's rootfs without following links out of it.
+pub fn resolve_user(
+    root: &Path,
+    spec: &str,
+    group_add: &[String],
+) -> Result<ResolvedUser, ApiError> {
+    let passwd = read_in_root(root, "/etc/passwd").unwrap_or_default();
+    let group = read_in_root(root, "/etc/group").unwrap_or_default();
+    let users: Vec<Vec<&str>> = passwd
+        .lines()
+        .map(|l| l.split(':').collect())
+        .filter(|f: &Vec<&str>| f.len() >= 7)
+        .collect();
+    let groups: Vec<Vec<&str>> = group
+        .lines()
+        .map(|l| l.split(':').collect())
+        .filter(|f: &Vec<&str>| f.len() >= 3)
+        .collect();
+    let (user_part, group_part) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let user_part = if user_part.is_empty() { "0" } else { user_part };
+    let entry = users
+        .iter()
+        .find(|f| f[0] == user_part || (user_part.parse::<u32>().is_ok() && f[2] == user_part));
+    let (uid, mut gid, home, uname) = match (entry, user_part.parse::<u32>()) {
+        (Some(f), _) => (
+            f[2].parse::<u32>().unwrap_or(0),
+            f[3].parse::<u32>().unwrap_or(0),
+            f[5].to_string(),
+            f[0].to_string(),
+        ),
+        (None, Ok(n)) => (n, n.min(0), "/".to_string(), String::new()),
+        (None, Err(_)) => {
+            return Err(ApiError::invalid(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )))
+        }
+    };
+    if entry.is_none() {
+        gid = 0;
+    }
+    if let Some(g) = group_part {
+        gid = match groups.iter().find(|f| f[0] == g || f[2] == g) {
+            Some(f) => f[2].parse().unwrap_or(0),
+            None => g.parse::<u32>().map_err(|_| {
+                ApiError::invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+    }
+    let mut additional = Vec::new();
+    if !uname.is_empty() {
+        for f in &groups {
+            if f.len() >= 4 && f[3].split(',').any(|m| m == uname) {
+                if let Ok(g) = f[2].parse::<u32>() {
+                    if g != gid && !additional.contains(&g) {
+                        additional.push(g);
+                    }
+                }
+            }
+        }
+    }
+    for g in group_add {
+        let id = match groups.iter().find(|f| f[0] == g.as_str()) {
+            Some(f) => f[2].parse().unwrap_or(0),
+            None => g.parse::<u32>().map_err(|_| {
+                ApiError::invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
+        };
+        if !additional.contains(&id) {
+            additional.push(id);
+        }
+    }
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids: additional,
+        home,
+    })
+}
+
+/// The process environment: image env, then the container's, then PATH/HOSTNAME/HOME/TERM
+/// defaults where unset — as Docker composes it.
+pub fn process_env(rec: &ContainerRecord, hostname: &str, home: &str) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    let set = |kv: &str, env: &mut Vec<String>| {
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.to_string());
+    };
+    set(&format!("PATH={DEFAULT_PATH}"), &mut env);
+    set(&format!("HOSTNAME={hostname}"), &mut env);
+    for kv in rec.config.env.iter().flatten() {
+        if kv.contains('=') {
+            set(kv, &mut env);
+        }
+    }
+    if rec.config.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", if home.is_empty() { "/" } else { home }));
+    }
+    env
+}
+
+fn bind(src: &Path, dst: &str, ro: bool) -> Result<Mount> {
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        opts.push("ro".to_string());
+    }
+    MountBuilder::default()
+        .destination(dst)
+        .typ("bind")
+        .source(src)
+        .options(opts)
+        .build()
+        .map_err(|e| DaemonError::Other(format!("build mount {dst}: {e}")))
+}
+
+fn oci_err(e: impl std::fmt::Display) -> DaemonError {
+    DaemonError::Other(format!("build runtime spec: {e}"))
+}
+
+/// Builds config.json for a container whose rootfs is mounted at `paths.rootfs()`.
+pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -> Result<Spec> {
+    let hc = &rec.host_config;
+    let rootfs = paths.rootfs();
+    let mut spec = berth_runtime::defaults::default_spec();
+    let hostname = rec.config.hostname.clone();
+    let user = resolve_user(
+        &rootfs,
+        &rec.config.user,
+        hc.group_add.as_deref().unwrap_or(&[]),
+    )?;
+
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(rootfs.clone());
+    root.set_readonly(Some(hc.readonly_rootfs));
+    spec.set_root(Some(root));
+    spec.set_hostname(Some(hostname.clone()));
+    if !rec.config.domainname.is_empty() {
+        spec.set_domainname(Some(rec.config.domainname.clone()));
+    }
+
+    let mut process = spec.process().clone().unwrap_or_default();
+    let mut args = vec![rec.path.clone()];
+    args.extend(rec.args.iter().cloned());
+    process.set_args(Some(args));
+    process.set_env(Some(process_env(rec, &hostname, &user.home)));
+    process.set_cwd(if rec.config.working_dir.is_empty() {
+        "/".into()
+    } else {
+        rec.config.working_dir.clone().into()
+    });
+    process.set_terminal(Some(rec.config.tty));
+    let mut u = process.user().clone();
+    u.set_uid(user.uid);
+    u.set_gid(user.gid);
+    u.set_additional_gids(if user.additional_gids.is_empty() {
+        None
+    } else {
+        Some(user.additional_gids.clone())
+    });
+    process.set_user(u);
+    if let Some(size) = rec
+        .host_config
+        .console_size
+        .as_ref()
+        .filter(|s| s.len() == 2 && s[0] > 0)
+    {
+        let cs = oci_spec::runtime::BoxBuilder::default()
+            .height(size[0])
+            .width(size[1])
+            .build()
+            .map_err(oci_err)?;
+        process.set_console_size(Some(cs));
+    }
+    if hc.oom_score_adj != 0 {
+        process.set_oom_score_adj(Some(hc.oom_score_adj as i32));
+    }
+    let no_new_privs = hc.security_opt.iter().flatten().any(|o| {
+        matches!(
+            o.as_str(),
+            "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+        )
+    });
+    process.set_no_new_privileges(Some(no_new_privs));
+    spec.set_process(Some(process));
+    super::spec_caps::apply(&mut spec, hc)?;
+
+    // Files Docker bind-mounts into every container.
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(bind(&paths.resolv_conf(), "/etc/resolv.conf", false)?);
+    mounts.push(bind(&paths.hostname(), "/etc/hostname", false)?);
+    mounts.push(bind(&paths.hosts(), "/etc/hosts", false)?);
+    if hc.shm_size > 0 {
+        for m in mounts.iter_mut() {
+            if m.destination() == Path::new("/dev/shm") {
+                let mut opts: Vec<String> = m
+                    .options()
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|o| !o.starts_with("size="))
+                    .collect();
+                opts.push(format!("size={}k", hc.shm_size / 1024));
+                m.set_options(Some(opts));
+            }
+        }
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    linux.set_cgroups_path(Some(cgroup_path.into()));
+    // Network: host shares the host's; everything else gets its own (empty for none).
+    if hc.network_mode == "host" {
+        if let Some(ns) = linux.namespaces_mut() {
+            ns.retain(|n| n.typ() != LinuxNamespaceType::Network);
+        }
+        spec.set_hostname(None);
+    }
+    linux.set_resources(Some(resources(&hc.resources)?));
+    if let Some(sysctls) = &hc.sysctls {
+        linux.set_sysctl(Some(sysctls.clone().into_iter().collect()));
+    }
+    spec.set_linux(Some(linux));
+
+    let mut annotations = spec.annotations().clone().unwrap_or_default();
+    if hc.init == Some(true) {
+        annotations.insert("org.berth.init".into(), "true".into());
+    }
+    for (k, v) in hc.annotations.iter().flatten() {
+        annotations.insert(k.clone(), v.clone());
+    }
+    spec.set_annotations(Some(annotations));
+    Ok(spec)
+}
+
+/// Docker's resource fields → OCI `linux.resources`.
+pub fn resources(r: &berth_api::container::Resources) -> Result<oci_spec::runtime::LinuxResources> {
+    let mut mem = LinuxMemoryBuilder::default();
+    if r.memory > 0 {
+        mem = mem.limit(r.memory);
+        // Docker: swap defaults to twice the memory when unset.
+        let swap = match r.memory_swap {
+            0 => r.memory * 2,
+            s => s,
+        };
+        mem = mem.swap(swap);
+    }
+    if r.memory_reservation > 0 {
+        mem = mem.reservation(r.memory_reservation);
+    }
+    if let Some(s) = r.memory_swappiness.filter(|s| *s >= 0) {
+        mem = mem.swappiness(s as u64);
+    }
+    if let Some(d) = r.oom_kill_disable {
+        mem = mem.disable_oom_killer(d);
+    }
+    let mut cpu = LinuxCpuBuilder::default();
+    if r.nano_cpus > 0 {
+        cpu = cpu
+            .period(100_000u64)
+            .quota(r.nano_cpus * 100_000 / 1_000_000_000);
+    } else {
+        if r.cpu_period > 0 {
+            cpu = cpu.period(r.cpu_period as u64);
+        }
+        if r.cpu_quota != 0 {
+            cpu = cpu.quota(r.cpu_quota);
+        }
+    }
+    if r.cpu_shares > 0 {
+        cpu = cpu.shares(r.cpu_shares as u64);
+    }
+    if !r.cpuset_cpus.is_empty() {
+        cpu = cpu.cpus(r.cpuset_cpus.clone());
+    }
+    if !r.cpuset_mems.is_empty() {
+        cpu = cpu.mems(r.cpuset_mems.clone());
+    }
+    let mut res = LinuxResourcesBuilder::default()
+        .memory(mem.build().map_err(oci_err)?)
+        .cpu(cpu.build().map_err(oci_err)?);
+    if let Some(limit) = r.pids_limit.filter(|l| *l != 0) {
+        res = res.pids(
+            LinuxPidsBuilder::default()
+                .limit(if limit < 0 { -1 } else { limit })
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    if r.blkio_weight > 0 {
+        res = res.block_io(
+            oci_spec::runtime::LinuxBlockIoBuilder::default()
+                .weight(r.blkio_weight)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    let mut built = res.build().map_err(oci_err)?;
+    if let Some(defaults) = berth_runtime::defaults::default_spec()
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().clone())
+    {
+        built.set_devices(defaults.devices().clone());
+    }
+    Ok(built)
+}
+
+/// The hostname a container gets: its own, or the first 12 characters of its ID.
+pub fn default_hostname(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for a container.
+pub fn write_etc_files(rec: &ContainerRecord, paths: &ContainerPaths) -> Result<()> {
+    let hostname = if rec.host_config.network_mode == "host" {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default()
+    } else {
+        rec.config.hostname.clone()
+    };
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for h in rec.host_config.extra_hosts.iter().flatten() {
+        if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    let resolv = match std::fs::read_to_string("/etc/resolv.conf") {
+        Ok(host) if rec.host_config.network_mode == "host" => host,
+        Ok(host) => {
+            // Loopback resolvers are unreachable from a separate network namespace.
+            let mut out: Vec<String> = host
+                .lines()
+                .filter(|l| {
+                    let l = l.trim();
+                    !(l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1")))
+                })
+                .map(str::to_string)
+                .collect();
+            if let Some(dns) = rec.host_config.dns.as_ref().filter(|d| !d.is_empty()) {
+                out.retain(|l| !l.trim_start().starts_with("nameserver"));
+                for d in dns {
+                    out.push(format!("nameserver {d}"));
+                }
+            }
+            out.join("\n") + "\n"
+        }
+        Err(_) => String::new(),
+    };
+    let write = |p: std::path::PathBuf, s: &str| {
+        std::fs::write(&p, s).map_err(|e| DaemonError::io(format!("write {}", p.display()), e))
+    };
+    write(paths.hosts(), &hosts)?;
+    write(paths.hostname(), &format!("{hostname}\n"))?;
+    write(paths.resolv_conf(), &resolv)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_users_from_the_image() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nweb:x:1000:1000::/home/web:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nwheel:x:10:web\nweb:x:1000:\naudio:x:29:\n",
+        )
+        .unwrap();
+        let root = resolve_user(dir.path(), "", &[]).unwrap();
+        assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
+        let web = resolve_user(dir.path(), "web", &[]).unwrap();
+        assert_eq!(
+            (web.uid, web.gid, web.additional_gids.clone()),
+            (1000, 1000, vec![10])
+        );
+        let num = resolve_user(dir.path(), "1234:audio", &["wheel".into()]).unwrap();
+        assert_eq!(
+            (num.uid, num.gid, num.additional_gids),
+            (1234, 29, vec![10])
+        );
+        assert!(resolve_user(dir.path(), "ghost", &[]).is_err());
+        assert!(resolve_user(dir.path(), "web:ghosts", &[]).is_err());
+    }
+}

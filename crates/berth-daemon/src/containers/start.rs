@@ -1,0 +1,169 @@
+//! `POST /containers/{id}/start`: mount the rootfs, write the bundle, spawn the monitor.
+
+use super::monitor_link::{self, MonitorSpec};
+use super::{Container, Lifecycle};
+use crate::daemon::Daemon;
+use crate::error::{DaemonError, Result};
+use berth_api::ApiError;
+use std::sync::Arc;
+
+pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    let _guard = c.op_lock.lock().await;
+    {
+        let rec = c.rec();
+        if rec.state.paused {
+            return Err(
+                ApiError::conflict("cannot start a paused container, try unpause instead").into(),
+            );
+        }
+        if rec.state.running {
+            return Err(ApiError::not_modified().into());
+        }
+        if rec.state.status == "removing" || rec.state.dead {
+            return Err(ApiError::conflict(format!(
+                "container {} is marked for removal and cannot be started",
+                rec.id
+            ))
+            .into());
+        }
+    }
+    c.rec().manually_stopped = false;
+    start_locked(daemon, c).await
+}
+
+/// Starts a container; the caller holds `op_lock`.
+pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    let rec = c.snapshot();
+    let paths = daemon.container_paths(&rec.id);
+    let lowers = daemon.images.lower_dirs(&rec.image_id)?;
+    let cgroup = daemon.cgroup_path(&rec);
+    let prep_paths = paths.clone();
+    let prep_rec = rec.clone();
+    let prepared = tokio::task::spawn_blocking(move || -> Result<()> {
+        for d in [
+            prep_paths.upper(),
+            prep_paths.work(),
+            prep_paths.rootfs(),
+            prep_paths.bundle.clone(),
+        ] {
+            std::fs::create_dir_all(&d)
+                .map_err(|e| DaemonError::io(format!("create {}", d.display()), e))?;
+        }
+        let _ = std::fs::remove_file(prep_paths.exit_file());
+        berth_image::snapshot::mount_overlay(
+            &lowers,
+            &prep_paths.upper(),
+            &prep_paths.work(),
+            &prep_paths.rootfs(),
+        )
+        .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
+        let built = (|| {
+            super::spec::write_etc_files(&prep_rec, &prep_paths)?;
+            let spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
+            let json =
+                serde_json::to_vec_pretty(&spec).map_err(|e| DaemonError::Other(e.to_string()))?;
+            std::fs::write(prep_paths.bundle.join("config.json"), json)
+                .map_err(|e| DaemonError::io("write config.json", e))
+        })();
+        if built.is_err() {
+            let _ = berth_image::snapshot::unmount(&prep_paths.rootfs());
+        }
+        built
+    })
+    .await
+    .map_err(|e| DaemonError::Other(format!("start task: {e}")))?;
+    if let Err(e) = prepared {
+        c.rec().state.error = e.to_string();
+        return Err(e);
+    }
+
+    let log_opts = rec
+        .host_config
+        .log_config
+        .config
+        .clone()
+        .unwrap_or_default();
+    let log = if rec.host_config.log_config.kind == "none" {
+        None
+    } else {
+        let max_size = log_opts
+            .get("max-size")
+            .and_then(|s| super::logs::parse_size(s));
+        let max_file = log_opts
+            .get("max-file")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
+        Some((paths.log(&rec.id), max_size, max_file))
+    };
+    let spec = MonitorSpec {
+        bundle: paths.bundle.clone(),
+        id: rec.id.clone(),
+        log,
+        tty: rec.config.tty,
+        stdin: rec.config.open_stdin,
+        stdin_once: rec.config.stdin_once,
+        exec: None,
+    };
+    let (pid, monitor_pid) = match monitor_link::spawn(daemon, &spec).await {
+        Ok(p) => p,
+        Err(e) => {
+            let rootfs = paths.rootfs();
+            let bundle = paths.bundle.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = berth_image::snapshot::unmount(&rootfs);
+                let _ = std::fs::remove_dir_all(&bundle);
+            })
+            .await;
+            let msg = e.to_api().message;
+            {
+                let mut r = c.rec();
+                r.state.error = msg.clone();
+                r.state.exit_code =
+                    if msg.contains("executable file not found") || msg.contains("no such file") {
+                        127
+                    } else if msg.contains("permission denied") {
+                        126
+                    } else {
+                        128
+                    };
+                if r.state.status == "restarting" {
+                    r.state.status = "exited".into();
+                    r.state.restarting = false;
+                }
+            }
+            let _ = daemon.persist(c);
+            // Attached clients (docker run) wait for the stream to end.
+            let code = c.rec().state.exit_code;
+            let _ = c.output.send(super::Output::Exit(code));
+            if c.rec().host_config.auto_remove {
+                let (d, c2) = (daemon.clone(), c.clone());
+                tokio::spawn(async move {
+                    // The caller holds op_lock; removal takes it after we return.
+                    let _ = super::remove::remove(&d, &c2, true, true).await;
+                });
+            }
+            return Err(e);
+        }
+    };
+    {
+        let mut r = c.rec();
+        r.state.running = true;
+        r.state.paused = false;
+        r.state.restarting = false;
+        r.state.oom_killed = false;
+        r.state.dead = false;
+        r.state.pid = pid;
+        r.state.exit_code = 0;
+        r.state.error = String::new();
+        r.state.status = "running".into();
+        r.state.started_at = super::now_rfc3339();
+        r.has_been_started = true;
+        r.monitor_pid = monitor_pid;
+    }
+    c.lifecycle
+        .send_modify(|l: &mut Lifecycle| l.running = true);
+    daemon.persist(c)?;
+    monitor_link::link_container(daemon, c, true).await?;
+    daemon.container_event(c, "start", &[]);
+    Ok(())
+}

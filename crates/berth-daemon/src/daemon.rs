@@ -1,0 +1,182 @@
+//! The daemon's shared state and its start-up / shutdown sequence.
+
+use crate::config::DaemonConfig;
+use crate::containers::{Container, ContainerPaths, ContainerRecord, Registry};
+use crate::error::{DaemonError, IoContext, Result};
+use crate::events::Events;
+use crate::store::{Op, RedbStore, Store, Table};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// Everything a handler may touch.
+pub struct Daemon {
+    pub config: DaemonConfig,
+    pub store: Box<dyn Store>,
+    pub images: crate::images::ImageService,
+    pub containers: Registry,
+    pub execs: Mutex<HashMap<String, Arc<crate::containers::exec::ExecInstance>>>,
+    pub events: Events,
+    /// Path of this binary, exec'd as `berth monitor`.
+    pub self_exe: PathBuf,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Daemon {
+    pub fn container_paths(&self, id: &str) -> ContainerPaths {
+        ContainerPaths {
+            dir: self.config.data_root.join("containers").join(id),
+            bundle: self.config.exec_root.join("containers").join(id),
+        }
+    }
+
+    pub fn exec_dir(&self, exec_id: &str) -> PathBuf {
+        self.config.exec_root.join("execs").join(exec_id)
+    }
+
+    /// The cgroup path (relative to each hierarchy's root) of a container.
+    pub fn cgroup_path(&self, rec: &ContainerRecord) -> String {
+        let parent = if rec.host_config.resources.cgroup_parent.is_empty() {
+            self.config.cgroup_parent.trim_matches('/').to_string()
+        } else {
+            rec.host_config
+                .resources
+                .cgroup_parent
+                .trim_matches('/')
+                .to_string()
+        };
+        format!("/{parent}/{}", rec.id)
+    }
+
+    /// Writes a container's record in one transaction.
+    pub fn persist(&self, c: &Container) -> Result<()> {
+        let rec = c.snapshot();
+        let value = serde_json::to_vec(&rec).map_err(|e| DaemonError::Other(e.to_string()))?;
+        self.store
+            .apply(vec![Op::Put {
+                table: Table::Containers,
+                key: rec.id.clone(),
+                value,
+            }])?
+            .map_err(|r| DaemonError::Other(format!("unexpected conflict: {r:?}")))
+    }
+
+    /// Publishes a container event with the attributes Docker attaches (name, image, labels).
+    pub fn container_event(&self, c: &Container, action: &str, extra: &[(&str, String)]) {
+        let rec = c.rec();
+        let mut attrs = std::collections::BTreeMap::new();
+        if let Some(labels) = &rec.config.labels {
+            for (k, v) in labels {
+                attrs.insert(k.clone(), v.clone());
+            }
+        }
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.config.image.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        let id = rec.id.clone();
+        drop(rec);
+        self.events.publish("container", action, &id, attrs);
+    }
+}
+
+/// Holds the data-root lock for the daemon's lifetime.
+struct RootLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+fn lock_root(root: &std::path::Path) -> Result<RootLock> {
+    let path = root.join("berth.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .ctx(|| format!("open {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(RootLock { _file: l }),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(DaemonError::Other(format!(
+            "another berth daemon is already running with data root {} (lock {} is held)",
+            root.display(),
+            path.display()
+        ))),
+        Err((_, e)) => Err(DaemonError::io(
+            format!("lock {}", path.display()),
+            e.into(),
+        )),
+    }
+}
+
+/// Starts the daemon and serves until SIGINT/SIGTERM. Running containers are left
+/// running (their monitors own them) and re-adopted by the next start.
+pub async fn run(config: DaemonConfig) -> Result<()> {
+    for dir in [&config.data_root, &config.exec_root] {
+        std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+    }
+    let _lock = lock_root(&config.data_root)?;
+    std::fs::create_dir_all(config.data_root.join("containers"))
+        .ctx(|| "create containers dir".into())?;
+    std::fs::create_dir_all(config.exec_root.join("containers"))
+        .ctx(|| "create exec-root dir".into())?;
+    std::fs::write(&config.pidfile, format!("{}", std::process::id()))
+        .ctx(|| format!("write pidfile {}", config.pidfile.display()))?;
+
+    let store: Box<dyn Store> = Box::new(RedbStore::open(&config.data_root.join("berth.db"))?);
+    let images = crate::images::ImageService::open(&config.data_root)?;
+    let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
+    let daemon = Arc::new(Daemon {
+        config: config.clone(),
+        store,
+        images,
+        containers: Registry::default(),
+        execs: Mutex::new(HashMap::new()),
+        events: Events::new(),
+        self_exe,
+        started_at: chrono::Utc::now(),
+    });
+    daemon.images.load(&*daemon.store)?;
+    crate::containers::restore::restore(&daemon).await?;
+
+    let mut listeners = Vec::new();
+    let paths = config
+        .socket_paths()
+        .map_err(|e| DaemonError::Other(e.to_string()))?;
+    for path in &paths {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
+        }
+        let _ = std::fs::remove_file(path);
+        let l =
+            tokio::net::UnixListener::bind(path).ctx(|| format!("listen on {}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660));
+        listeners.push(l);
+    }
+    for l in listeners {
+        tokio::spawn(crate::server::serve(l, daemon.clone()));
+    }
+    tracing::info!(
+        "berth daemon listening on {} (data root {}, exec root {})",
+        config.hosts.join(", "),
+        config.data_root.display(),
+        config.exec_root.display()
+    );
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .ctx(|| "install SIGTERM handler".into())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .ctx(|| "install SIGINT handler".into())?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!(
+        "shutting down; running containers stay up and are re-adopted on the next start"
+    );
+    for path in &paths {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(&config.pidfile);
+    Ok(())
+}

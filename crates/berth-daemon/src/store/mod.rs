@@ -1,0 +1,129 @@
+//! Metadata behind one interface, so the database under it can change (Podman's
+//! lesson: the interface is what made their BoltDB → SQLite move possible).
+//!
+//! Values are JSON documents in named tables. Every `apply` is one transaction: a crash
+//! at any instant leaves either the old or the new state.
+
+mod redb_store;
+
+pub use redb_store::RedbStore;
+
+use crate::error::Result;
+
+/// The tables the daemon keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// container id → container record
+    Containers,
+    /// container name (without '/') → container id; unique names are enforced here
+    Names,
+    /// image id (`sha256:…`) → image record
+    Images,
+    /// fully-qualified reference → image id
+    Refs,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Containers, Table::Names, Table::Images, Table::Refs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Containers => "containers",
+            Table::Names => "names",
+            Table::Images => "images",
+            Table::Refs => "refs",
+        }
+    }
+}
+
+/// One change inside a transaction.
+#[derive(Debug, Clone)]
+pub enum Op {
+    Put {
+        table: Table,
+        key: String,
+        value: Vec<u8>,
+    },
+    /// Fails the whole transaction with `Conflict` when the key exists with another value.
+    Insert {
+        table: Table,
+        key: String,
+        value: Vec<u8>,
+    },
+    Delete {
+        table: Table,
+        key: String,
+    },
+}
+
+/// The outcome of a transaction that was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// An `Insert` found the key taken; carries the table and key.
+    Conflict(Table, String),
+}
+
+/// Durable metadata storage.
+pub trait Store: Send + Sync {
+    /// Applies all ops atomically, or none of them.
+    fn apply(&self, ops: Vec<Op>) -> Result<std::result::Result<(), Refusal>>;
+    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>>;
+    fn list(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transactions_are_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("berth.db")).unwrap();
+        store
+            .apply(vec![
+                Op::Insert {
+                    table: Table::Names,
+                    key: "a".into(),
+                    value: b"1".to_vec(),
+                },
+                Op::Put {
+                    table: Table::Containers,
+                    key: "1".into(),
+                    value: b"{}".to_vec(),
+                },
+            ])
+            .unwrap()
+            .unwrap();
+        let refused = store
+            .apply(vec![
+                Op::Put {
+                    table: Table::Containers,
+                    key: "2".into(),
+                    value: b"{}".to_vec(),
+                },
+                Op::Insert {
+                    table: Table::Names,
+                    key: "a".into(),
+                    value: b"2".to_vec(),
+                },
+            ])
+            .unwrap();
+        assert_eq!(refused, Err(Refusal::Conflict(Table::Names, "a".into())));
+        assert!(store.get(Table::Containers, "2").unwrap().is_none());
+        assert_eq!(store.list(Table::Containers).unwrap().len(), 1);
+        drop(store);
+        let store = RedbStore::open(&dir.path().join("berth.db")).unwrap();
+        assert_eq!(
+            store.get(Table::Names, "a").unwrap().as_deref(),
+            Some(&b"1"[..])
+        );
+        store
+            .apply(vec![Op::Delete {
+                table: Table::Names,
+                key: "a".into(),
+            }])
+            .unwrap()
+            .unwrap();
+        assert!(store.get(Table::Names, "a").unwrap().is_none());
+    }
+}

@@ -1,0 +1,558 @@
+//! Secure layer unpack.
+//!
+//! Threat model: the layer tar is hostile. It may name paths outside the
+//! destination (`../../etc/x`, `/abs`), plant a symlink and then write
+//! through it, hardlink host files, or swap a directory for a symlink halfway
+//! through. The defence is structural rather than lexical: every write
+//! happens relative to a directory file descriptor that was opened with
+//! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` from the layer root, and
+//! every final component is created with `O_EXCL`/`O_NOFOLLOW` or an `*at`
+//! call that does not follow symlinks. Symlinks themselves are stored as
+//! data and never traversed. So no write can land outside the layer
+//! directory, whatever the archive says.
+//!
+//! Absolute names and `..` that stays inside are confined lexically (as
+//! Docker does); `..` that climbs above the root is an error, as is writing
+//! below a symlink. Whiteouts become overlayfs whiteouts (char device 0:0)
+//! and opaque markers (`trusted.overlay.opaque=y`).
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, XattrFlags,
+};
+use rustix::fs::{Gid, Uid};
+use rustix::io::Errno;
+
+use crate::digest::{Digest, HashingReader};
+use crate::error::{Error, Result};
+
+const WHITEOUT_PREFIX: &[u8] = b".wh.";
+const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
+const WHITEOUT_OPAQUE: &[u8] = b".wh..wh..opq";
+/// The xattr overlayfs reads to hide a lower directory's contents.
+pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// What unpacking a layer learned about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpackStats {
+    /// sha256 of the uncompressed tar stream: the layer's diff id.
+    pub diff_id: Digest,
+    /// Length of the uncompressed tar stream.
+    pub tar_size: u64,
+    /// Sum of regular file sizes: what `docker images` reports as size.
+    pub content_size: u64,
+}
+
+/// Unpacks an *uncompressed* layer tar into `dest`, which must be an
+/// existing, empty directory. On error everything written into `dest` is
+/// removed again, and the error names the offending entry.
+pub fn unpack_layer<R: Read>(tar: R, dest: &Path) -> Result<UnpackStats> {
+    let root = rfs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open layer directory", dest, e.into()))?;
+    let mut u = Unpacker {
+        root,
+        dirs: Vec::new(),
+        content_size: 0,
+    };
+    let res = u.run(tar);
+    if res.is_err() {
+        clear_dir(&u.root);
+    }
+    res
+}
+
+struct Unpacker {
+    root: OwnedFd,
+    /// Directories whose mtime is set at the end, after their children.
+    dirs: Vec<(Vec<u8>, Timestamps)>,
+    content_size: u64,
+}
+
+/// Metadata of one entry, merged from the header and PAX records.
+struct Meta {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    times: Timestamps,
+    xattrs: Vec<(String, Vec<u8>)>,
+}
+
+fn entry_err(name: &[u8], e: impl Into<io::Error>) -> Error {
+    Error::Entry {
+        entry: String::from_utf8_lossy(name).into_owned(),
+        source: e.into(),
+    }
+}
+
+fn unsafe_entry(name: &[u8], reason: impl Into<String>) -> Error {
+    Error::UnsafeEntry {
+        entry: String::from_utf8_lossy(name).into_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Lexically cleans a tar name into components below the root. Leading `/`
+/// is dropped (confined); `..` that would climb above the root is refused.
+fn clean(name: &[u8]) -> std::result::Result<Vec<&[u8]>, &'static str> {
+    let mut out: Vec<&[u8]> = Vec::new();
+    for c in name.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                if out.pop().is_none() {
+                    return Err("path escapes the layer root");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+fn join(comps: &[&[u8]]) -> Vec<u8> {
+    comps.join(&b'/')
+}
+
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS)
+    .union(ResolveFlags::NO_XDEV);
+
+impl Unpacker {
+    fn run<R: Read>(&mut self, tar: R) -> Result<UnpackStats> {
+        let mut hashing = HashingReader::new(tar);
+        {
+            let mut archive = tar::Archive::new(&mut hashing);
+            let entries = archive
+                .entries()
+                .map_err(|e| Error::stream("read layer tar", e))?;
+            for entry in entries {
+                let mut entry = entry.map_err(|e| Error::stream("read layer tar", e))?;
+                let name = entry.path_bytes().into_owned();
+                self.apply(&name, &mut entry)?;
+            }
+        }
+        self.finish_dirs();
+        let (diff_id, tar_size) = hashing
+            .drain_and_finish()
+            .map_err(|e| Error::stream("read layer tar", e))?;
+        Ok(UnpackStats {
+            diff_id,
+            tar_size,
+            content_size: self.content_size,
+        })
+    }
+
+    fn meta<R: Read>(name: &[u8], entry: &mut tar::Entry<'_, R>) -> Result<Meta> {
+        let h = entry.header();
+        let mut m = Meta {
+            uid: h.uid().unwrap_or(0) as u32,
+            gid: h.gid().unwrap_or(0) as u32,
+            mode: h.mode().unwrap_or(0o644) & 0o7777,
+            times: Timestamps {
+                last_access: Timespec {
+                    tv_sec: h.mtime().unwrap_or(0) as i64,
+                    tv_nsec: 0,
+                },
+                last_modification: Timespec {
+                    tv_sec: h.mtime().unwrap_or(0) as i64,
+                    tv_nsec: 0,
+                },
+            },
+            xattrs: Vec::new(),
+        };
+        if let Some(pax) = entry.pax_extensions().map_err(|e| entry_err(name, e))? {
+            for ext in pax {
+                let ext = ext.map_err(|e| entry_err(name, e))?;
+                let Ok(key) = ext.key() else { continue };
+                let val = ext.value_bytes();
+                let num = || {
+                    std::str::from_utf8(val)
+                        .ok()
+                        .and_then(|s| s.parse::<u32>().ok())
+                };
+                match key {
+                    "uid" => m.uid = num().unwrap_or(m.uid),
+                    "gid" => m.gid = num().unwrap_or(m.gid),
+                    "mtime" | "atime" => {
+                        if let Some(ts) = parse_pax_time(val) {
+                            if key == "mtime" {
+                                m.times.last_modification = ts;
+                            } else {
+                                m.times.last_access = ts;
+                            }
+                        }
+                    }
+                    k => {
+                        if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
+                            m.xattrs.push((x.to_string(), val.to_vec()));
+                        }
+                    }
+                }
+            }
+        }
+        // Docker sets atime = mtime; so do we unless PAX said otherwise.
+        if m.times.last_access.tv_sec == 0 && m.times.last_access.tv_nsec == 0 {
+            m.times.last_access = m.times.last_modification;
+        }
+        Ok(m)
+    }
+
+    fn apply<R: Read>(&mut self, raw: &[u8], entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        let kind = entry.header().entry_type();
+        let comps = clean(raw).map_err(|r| unsafe_entry(raw, r))?;
+        let meta = Self::meta(raw, entry)?;
+
+        let Some((&base, parent_comps)) = comps.split_last() else {
+            // The root itself (`./`): only its metadata applies.
+            if kind.is_dir() {
+                self.set_fd_meta(raw, &self.root, &meta, false)?;
+                self.dirs.push((Vec::new(), meta.times));
+            }
+            return Ok(());
+        };
+
+        // Whiteouts first: they name a sibling, not themselves.
+        if base.starts_with(WHITEOUT_PREFIX) {
+            let parent = self.open_parent(raw, parent_comps, true)?;
+            if base == WHITEOUT_OPAQUE {
+                let dir = self.open_dir_rw(raw, parent_comps)?;
+                rfs::fsetxattr(&dir, OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .map_err(|e| entry_err(raw, e))?;
+            } else if base.starts_with(WHITEOUT_META_PREFIX) {
+                tracing::debug!(entry = %String::from_utf8_lossy(raw), "skipping aufs metadata");
+            } else {
+                let target = &base[WHITEOUT_PREFIX.len()..];
+                if target.is_empty() || target == b"." || target == b".." {
+                    return Err(unsafe_entry(raw, "invalid whiteout name"));
+                }
+                remove_existing(&parent, target).map_err(|e| entry_err(raw, e))?;
+                rfs::mknodat(
+                    &parent,
+                    target,
+                    FileType::CharacterDevice,
+                    Mode::empty(),
+                    rfs::makedev(0, 0),
+                )
+                .map_err(|e| entry_err(raw, e))?;
+                chown_at(&parent, target, &meta).map_err(|e| entry_err(raw, e))?;
+            }
+            return Ok(());
+        }
+
+        let parent = self.open_parent(raw, parent_comps, true)?;
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                match rfs::statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {}
+                    Ok(_) => {
+                        remove_existing(&parent, base).map_err(|e| entry_err(raw, e))?;
+                        mkdir(&parent, base).map_err(|e| entry_err(raw, e))?;
+                    }
+                    Err(Errno::NOENT) => mkdir(&parent, base).map_err(|e| entry_err(raw, e))?,
+                    Err(e) => return Err(entry_err(raw, e)),
+                }
+                let fd = rfs::openat(
+                    &parent,
+                    base,
+                    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| entry_err(raw, e))?;
+                self.set_fd_meta(raw, &fd, &meta, false)?;
+                self.dirs.push((join(&comps), meta.times));
+            }
+            T::Regular | T::Continuous | T::GNUSparse => {
+                remove_existing(&parent, base).map_err(|e| entry_err(raw, e))?;
+                let fd = rfs::openat(
+                    &parent,
+                    base,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| entry_err(raw, e))?;
+                let mut file = File::from(fd);
+                let n = io::copy(entry, &mut file).map_err(|e| entry_err(raw, e))?;
+                self.content_size += n;
+                let fd = OwnedFd::from(file);
+                self.set_fd_meta(raw, &fd, &meta, true)?;
+            }
+            T::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| unsafe_entry(raw, "symlink without target"))?
+                    .into_owned();
+                remove_existing(&parent, base).map_err(|e| entry_err(raw, e))?;
+                rfs::symlinkat(OsStr::from_bytes(&target), &parent, base)
+                    .map_err(|e| entry_err(raw, e))?;
+                chown_at(&parent, base, &meta).map_err(|e| entry_err(raw, e))?;
+                rfs::utimensat(&parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| entry_err(raw, e))?;
+            }
+            T::Link => {
+                let target_raw = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| unsafe_entry(raw, "hardlink without target"))?
+                    .into_owned();
+                let tcomps = clean(&target_raw)
+                    .map_err(|_| unsafe_entry(raw, "hardlink target escapes the layer root"))?;
+                let Some((&tbase, tparent_comps)) = tcomps.split_last() else {
+                    return Err(unsafe_entry(raw, "hardlink to the layer root"));
+                };
+                let tparent = self
+                    .open_parent(raw, tparent_comps, false)
+                    .map_err(|_| unsafe_entry(raw, "hardlink target is not inside the layer"))?;
+                match rfs::statat(&tparent, tbase, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(unsafe_entry(raw, "hardlink to a directory"));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(unsafe_entry(raw, "hardlink target is not inside the layer"))
+                    }
+                }
+                if comps == tcomps {
+                    return Ok(());
+                }
+                remove_existing(&parent, base).map_err(|e| entry_err(raw, e))?;
+                rfs::linkat(&tparent, tbase, &parent, base, AtFlags::empty())
+                    .map_err(|e| entry_err(raw, e))?;
+            }
+            T::Char | T::Block | T::Fifo => {
+                let ft = match kind {
+                    T::Char => FileType::CharacterDevice,
+                    T::Block => FileType::BlockDevice,
+                    _ => FileType::Fifo,
+                };
+                let h = entry.header();
+                let dev = rfs::makedev(
+                    h.device_major().ok().flatten().unwrap_or(0),
+                    h.device_minor().ok().flatten().unwrap_or(0),
+                );
+                remove_existing(&parent, base).map_err(|e| entry_err(raw, e))?;
+                rfs::mknodat(&parent, base, ft, Mode::from_raw_mode(meta.mode), dev)
+                    .map_err(|e| entry_err(raw, e))?;
+                chown_at(&parent, base, &meta).map_err(|e| entry_err(raw, e))?;
+                // chown may clear mode bits; the node is not a symlink (we
+                // just made it), so following is moot.
+                rfs::chmodat(
+                    &parent,
+                    base,
+                    Mode::from_raw_mode(meta.mode),
+                    AtFlags::empty(),
+                )
+                .map_err(|e| entry_err(raw, e))?;
+                rfs::utimensat(&parent, base, &meta.times, AtFlags::SYMLINK_NOFOLLOW)
+                    .map_err(|e| entry_err(raw, e))?;
+            }
+            other => {
+                tracing::debug!(entry = %String::from_utf8_lossy(raw), kind = ?other, "skipping unsupported tar entry");
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens (as `O_PATH`) the directory `comps` below the root without
+    /// following any symlink; creates missing directories when `create`.
+    fn open_parent(&self, raw: &[u8], comps: &[&[u8]], create: bool) -> Result<OwnedFd> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        if comps.is_empty() {
+            return rfs::openat(&self.root, ".", flags, Mode::empty())
+                .map_err(|e| entry_err(raw, e));
+        }
+        match rfs::openat2(&self.root, join(comps), flags, Mode::empty(), BENEATH) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::NOENT) if create => {}
+            Err(e) => return Err(parent_error(raw, e)),
+        }
+        let mut cur =
+            rfs::openat(&self.root, ".", flags, Mode::empty()).map_err(|e| entry_err(raw, e))?;
+        for c in comps {
+            let next = match rfs::openat2(&cur, *c, flags, Mode::empty(), BENEATH) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => {
+                    mkdir(&cur, c).map_err(|e| entry_err(raw, e))?;
+                    rfs::openat2(&cur, *c, flags, Mode::empty(), BENEATH)
+                        .map_err(|e| parent_error(raw, e))?
+                }
+                Err(e) => return Err(parent_error(raw, e)),
+            };
+            cur = next;
+        }
+        Ok(cur)
+    }
+
+    /// Opens a directory below the root for reading (so xattrs can be set
+    /// on the fd), refusing symlinks anywhere on the way.
+    fn open_dir_rw(&self, raw: &[u8], comps: &[&[u8]]) -> Result<OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let path = if comps.is_empty() {
+            b".".to_vec()
+        } else {
+            join(comps)
+        };
+        rfs::openat2(&self.root, path, flags, Mode::empty(), BENEATH)
+            .map_err(|e| parent_error(raw, e))
+    }
+
+    fn set_fd_meta(&self, raw: &[u8], fd: &OwnedFd, m: &Meta, times: bool) -> Result<()> {
+        rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))
+            .map_err(|e| entry_err(raw, e))?;
+        rfs::fchmod(fd, Mode::from_raw_mode(m.mode)).map_err(|e| entry_err(raw, e))?;
+        for (k, v) in &m.xattrs {
+            if k.starts_with("trusted.overlay.") {
+                // Only whiteout conversion may set overlay's own attributes;
+                // a layer that carries them could redirect lookups.
+                tracing::warn!(entry = %String::from_utf8_lossy(raw), xattr = %k, "dropping overlay xattr from layer");
+                continue;
+            }
+            match rfs::fsetxattr(fd, k.as_str(), v, XattrFlags::empty()) {
+                Ok(()) => {}
+                Err(e) if e == Errno::NOTSUP || e == Errno::PERM => {
+                    tracing::warn!(entry = %String::from_utf8_lossy(raw), xattr = %k, "xattr not supported here; dropped");
+                }
+                Err(e) => return Err(entry_err(raw, e)),
+            }
+        }
+        if times {
+            rfs::futimens(fd, &m.times).map_err(|e| entry_err(raw, e))?;
+        }
+        Ok(())
+    }
+
+    fn finish_dirs(&mut self) {
+        for (path, ts) in self.dirs.drain(..).rev() {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let p = if path.is_empty() { b".".to_vec() } else { path };
+            // A directory replaced later in the archive is simply skipped.
+            if let Ok(fd) = rfs::openat2(&self.root, p, flags, Mode::empty(), BENEATH) {
+                let _ = rfs::futimens(&fd, &ts);
+            }
+        }
+    }
+}
+
+fn parent_error(raw: &[u8], e: Errno) -> Error {
+    match e {
+        Errno::LOOP | Errno::XDEV => unsafe_entry(
+            raw,
+            "a parent directory is a symlink; refusing to write through it",
+        ),
+        Errno::NOTDIR => unsafe_entry(raw, "a parent path is not a directory"),
+        e => entry_err(raw, e),
+    }
+}
+
+fn mkdir(parent: &OwnedFd, name: &[u8]) -> rustix::io::Result<()> {
+    match rfs::mkdirat(parent, name, Mode::from_raw_mode(0o755)) {
+        Err(Errno::EXIST) => Ok(()),
+        r => r,
+    }
+}
+
+fn chown_at(parent: &OwnedFd, name: &[u8], m: &Meta) -> rustix::io::Result<()> {
+    rfs::chownat(
+        parent,
+        name,
+        Some(Uid::from_raw(m.uid)),
+        Some(Gid::from_raw(m.gid)),
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+}
+
+/// Removes whatever is at `parent/name` (a directory recursively), never
+/// following symlinks. Missing is fine.
+pub(crate) fn remove_existing(parent: &OwnedFd, name: &[u8]) -> io::Result<()> {
+    match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+            let dir = rfs::openat(
+                parent,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            clear_dir_fd(&dir)?;
+            rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)?;
+            Ok(())
+        }
+        Ok(_) => Ok(rfs::unlinkat(parent, name, AtFlags::empty())?),
+    }
+}
+
+fn clear_dir_fd(dir: &OwnedFd) -> io::Result<()> {
+    let mut names = Vec::new();
+    for ent in rfs::Dir::read_from(dir)? {
+        let ent = ent?;
+        let n = ent.file_name().to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    }
+    for n in names {
+        remove_existing(dir, &n)?;
+    }
+    Ok(())
+}
+
+fn clear_dir(dir: &OwnedFd) {
+    if let Err(e) = clear_dir_fd(dir) {
+        tracing::warn!(error = %e, "could not clean up partially unpacked layer");
+    }
+}
+
+fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (sec, frac) = match s.split_once('.') {
+        Some((a, b)) => (a, b),
+        None => (s, ""),
+    };
+    let tv_sec: i64 = sec.parse().ok()?;
+    let mut digits: String = frac.chars().take(9).collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    while digits.len() < 9 {
+        digits.push('0');
+    }
+    let tv_nsec: i64 = digits.parse().ok()?;
+    Some(Timespec { tv_sec, tv_nsec })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_names() {
+        assert_eq!(clean(b"./a/b/").unwrap(), vec![&b"a"[..], b"b"]);
+        assert_eq!(clean(b"/abs/path").unwrap(), vec![&b"abs"[..], b"path"]);
+        assert_eq!(clean(b"a/../b").unwrap(), vec![&b"b"[..]]);
+        assert!(clean(b"./").unwrap().is_empty());
+        assert!(clean(b"../x").is_err());
+        assert!(clean(b"a/../../x").is_err());
+    }
+
+    #[test]
+    fn pax_times() {
+        let t = parse_pax_time(b"1700000000.5").unwrap();
+        assert_eq!((t.tv_sec, t.tv_nsec), (1700000000, 500_000_000));
+        assert!(parse_pax_time(b"x").is_none());
+    }
+}

@@ -1,0 +1,777 @@
+//! Creating the container's first process (and exec'd processes) from the monitor.
+//!
+//! The monitor clones a child into new namespaces; the child sets up the rootfs, drops
+//! privileges, reports "ready" on a SEQPACKET socketpair and waits for "go" before it
+//! execs. Errors are sent back on the same socket so they reach the daemon as Docker's
+//! messages (`exec: "x": executable file not found in $PATH`, exit code 127/126).
+
+use crate::caps;
+use crate::cgroups::Cgroup;
+use crate::rootfs;
+use crate::sys;
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// Sync message tags on the monitor ↔ child socket.
+pub(crate) const MSG_CGROUP: u8 = b'C';
+pub(crate) const MSG_GO: u8 = b'G';
+pub(crate) const MSG_PTY: u8 = b'P';
+pub(crate) const MSG_READY: u8 = b'R';
+pub(crate) const MSG_ERROR: u8 = b'E';
+
+/// Default PATH when the process env has none (Docker's).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+
+/// Why the container could not be created or its process not started.
+#[derive(Debug, Clone)]
+pub struct StartError {
+    /// Docker-style message.
+    pub message: String,
+    /// Exit code Docker records (127 not found, 126 not executable, 1 otherwise).
+    pub exit_code: i32,
+}
+
+impl StartError {
+    fn new(message: impl Into<String>, exit_code: i32) -> Self {
+        StartError {
+            message: message.into(),
+            exit_code,
+        }
+    }
+
+    /// Decodes an error message sent by the child (`E`, code, text).
+    pub(crate) fn decode(b: &[u8]) -> StartError {
+        StartError {
+            exit_code: b.get(1).copied().unwrap_or(1) as i32,
+            message: String::from_utf8_lossy(b.get(2..).unwrap_or(&[])).into_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn fail(msg: impl Into<String>) -> StartError {
+    StartError::new(msg, 1)
+}
+
+/// Descriptors the child uses as its stdio when there is no tty.
+pub(crate) struct ChildStdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// What the monitor holds for a created (not yet started) process.
+pub(crate) struct Created {
+    pub pid: i32,
+    pub sync: OwnedFd,
+    pub pty_master: Option<OwnedFd>,
+}
+
+/// How the child joins or creates namespaces.
+pub(crate) enum Mode<'a> {
+    /// A new container from a bundle.
+    Init {
+        spec: &'a Spec,
+        rootfs: PathBuf,
+        init: bool,
+    },
+    /// A process joining a running container (`docker exec`).
+    Exec {
+        process: &'a Process,
+        target_pid: i32,
+    },
+}
+
+fn ns_flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }
+}
+
+/// Namespace files of a running process, opened before any `setns` (exec mode).
+struct JoinList {
+    fds: Vec<(OwnedFd, libc::c_int)>,
+}
+
+fn open_target_namespaces(pid: i32) -> Result<(Option<OwnedFd>, JoinList), StartError> {
+    let mut fds = Vec::new();
+    let mut pidns = None;
+    for (name, flag) in [
+        ("user", libc::CLONE_NEWUSER),
+        ("cgroup", libc::CLONE_NEWCGROUP),
+        ("ipc", libc::CLONE_NEWIPC),
+        ("uts", libc::CLONE_NEWUTS),
+        ("net", libc::CLONE_NEWNET),
+        ("pid", libc::CLONE_NEWPID),
+        ("mnt", libc::CLONE_NEWNS),
+    ] {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let same = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
+            (Ok(a), Ok(b)) => rootfs::same_file(&a, &b),
+            (Err(e), _) => {
+                if e.kind() == io::ErrorKind::NotFound && name == "user" {
+                    true
+                } else {
+                    return Err(fail(format!("open {theirs}: {e}")));
+                }
+            }
+            _ => true,
+        };
+        if same {
+            continue;
+        }
+        let f = File::open(&theirs).map_err(|e| fail(format!("open {theirs}: {e}")))?;
+        if flag == libc::CLONE_NEWPID {
+            pidns = Some(OwnedFd::from(f));
+        } else {
+            fds.push((OwnedFd::from(f), flag));
+        }
+    }
+    Ok((pidns, JoinList { fds }))
+}
+
+/// Creates the process: clone, cgroup join, wait until the child reports ready.
+pub(crate) fn create(
+    mode: Mode<'_>,
+    cgroup: Option<&Cgroup>,
+    extra_cgroup_dirs: &[PathBuf],
+    stdio: ChildStdio,
+    tty: bool,
+) -> Result<Created, StartError> {
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| fail(format!("socketpair: {e}")))?;
+
+    let mut flags = 0;
+    let mut join = JoinList { fds: Vec::new() };
+    let mut unshare_cgroup = false;
+    match &mode {
+        Mode::Init { spec, .. } => {
+            for ns in spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_deref())
+                .unwrap_or(&[])
+            {
+                let flag = ns_flag(ns.typ());
+                match ns.path() {
+                    Some(p) => {
+                        let f = File::open(p)
+                            .map_err(|e| fail(format!("open namespace {}: {e}", p.display())))?;
+                        if flag == libc::CLONE_NEWPID {
+                            // The pid namespace applies to children: join it here.
+                            sys::setns(&f, flag)
+                                .map_err(|e| fail(format!("setns {}: {e}", p.display())))?;
+                        } else {
+                            join.fds.push((OwnedFd::from(f), flag));
+                        }
+                    }
+                    None if flag == libc::CLONE_NEWCGROUP => unshare_cgroup = true,
+                    None if flag == libc::CLONE_NEWUSER => {
+                        return Err(fail("user namespaces are not supported"))
+                    }
+                    None => flags |= flag,
+                }
+            }
+        }
+        Mode::Exec { target_pid, .. } => {
+            let (pidns, list) = open_target_namespaces(*target_pid)?;
+            if let Some(p) = pidns {
+                sys::setns(&p, libc::CLONE_NEWPID).map_err(|e| fail(format!("setns pid: {e}")))?;
+            }
+            join = list;
+        }
+    }
+
+    let pid = sys::clone_fork(flags).map_err(|e| fail(format!("clone: {e}")))?;
+    if pid == 0 {
+        drop(parent_sock);
+        let sock = child_sock.as_raw_fd();
+        let r = child(&mode, sock, join, unshare_cgroup, stdio, tty);
+        let e = match r {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        send_error(sock, &e);
+        sys::exit_now(e.exit_code);
+    }
+    drop(child_sock);
+    drop(stdio);
+    drop(join);
+
+    let abort = |e: StartError| {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        e
+    };
+    if let Some(cg) = cgroup {
+        cg.add_pid(pid)
+            .map_err(|e| abort(fail(format!("join cgroup: {e}"))))?;
+    }
+    for d in extra_cgroup_dirs {
+        // Exec: the process joins the container's cgroup in every hierarchy it can.
+        let _ = std::fs::write(d.join("cgroup.procs"), pid.to_string());
+    }
+    send(parent_sock.as_raw_fd(), &[MSG_CGROUP]).map_err(|e| abort(fail(e.to_string())))?;
+
+    let mut pty_master = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, fd) = sys::recv_msg(parent_sock.as_raw_fd(), &mut buf)
+            .map_err(|e| abort(fail(format!("read from container init: {e}"))))?;
+        match buf[..n].first() {
+            Some(&MSG_PTY) => pty_master = fd,
+            Some(&MSG_READY) => break,
+            Some(&MSG_ERROR) => return Err(abort(StartError::decode(&buf[..n]))),
+            _ => return Err(abort(fail("container init exited during setup"))),
+        }
+    }
+    Ok(Created {
+        pid,
+        sync: parent_sock,
+        pty_master,
+    })
+}
+
+fn send(sock: RawFd, b: &[u8]) -> io::Result<()> {
+    sys::write_all_fd(sock, b)
+}
+
+fn send_error(sock: RawFd, e: &StartError) {
+    let mut m = Vec::with_capacity(e.message.len() + 2);
+    m.push(MSG_ERROR);
+    m.push(e.exit_code.clamp(0, 255) as u8);
+    m.extend_from_slice(e.message.as_bytes());
+    m.truncate(4000);
+    let _ = send(sock, &m);
+}
+
+enum Never {}
+
+/// Everything the child does between clone and execve.
+fn child(
+    mode: &Mode<'_>,
+    sock: RawFd,
+    join: JoinList,
+    unshare_cgroup: bool,
+    stdio: ChildStdio,
+    tty: bool,
+) -> Result<Never, StartError> {
+    reset_signals();
+    // Wait until the monitor has put us into the cgroup.
+    let mut b = [0u8; 16];
+    let (n, _) = sys::recv_msg(sock, &mut b).map_err(|e| fail(format!("sync: {e}")))?;
+    if n == 0 || b[0] != MSG_CGROUP {
+        sys::exit_now(1);
+    }
+    if unshare_cgroup {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| fail(format!("unshare cgroup namespace: {e}")))?;
+    }
+    for (fd, flag) in &join.fds {
+        sys::setns(fd, *flag).map_err(|e| fail(format!("setns: {e}")))?;
+    }
+    drop(join);
+    let _ = nix::unistd::setsid();
+    if !tty {
+        let null = || {
+            File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| fail(format!("open /dev/null: {e}")))
+        };
+        let stdin = match stdio.stdin {
+            Some(f) => f,
+            None => null()?,
+        };
+        let stdout = match stdio.stdout {
+            Some(f) => f,
+            None => null()?,
+        };
+        let stderr = match stdio.stderr {
+            Some(f) => f,
+            None => null()?,
+        };
+        for (f, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+            nix::unistd::dup2(f.as_raw_fd(), target).map_err(|e| fail(format!("dup2: {e}")))?;
+        }
+    }
+
+    let (process, init) = match mode {
+        Mode::Init { spec, rootfs, init } => {
+            setup_container(spec, rootfs, sock, tty)?;
+            let p = spec
+                .process()
+                .as_ref()
+                .ok_or_else(|| fail("spec has no process"))?;
+            (p, *init)
+        }
+        Mode::Exec { process, .. } => {
+            std::env::set_current_dir("/").map_err(|e| fail(format!("chdir /: {e}")))?;
+            if tty {
+                open_pty(sock, false, process)?;
+            }
+            (*process, false)
+        }
+    };
+    finalize(process, sock, init)
+}
+
+/// Container-wide setup of an init: mounts, pivot_root, devices, pty, hostname, sysctl,
+/// masked/read-only paths, read-only root.
+fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result<(), StartError> {
+    let linux = spec.linux().as_ref();
+    let new_mnt = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| {
+            v.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_none())
+        });
+    if new_mnt {
+        rootfs::prepare(spec, rootfs).map_err(fail)?;
+        rootfs::pivot(rootfs).map_err(fail)?;
+        rootfs::create_devices(spec).map_err(fail)?;
+    } else {
+        return Err(fail("a container needs its own mount namespace"));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| fail("spec has no process"))?;
+    if tty {
+        open_pty(sock, true, process)?;
+    }
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| fail(format!("sethostname: {e}")))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: pointer and length of a live byte slice.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(fail(format!(
+                "setdomainname: {}",
+                io::Error::last_os_error()
+            )));
+        }
+    }
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (k, v) in sysctl {
+            if k.contains("..") || k.contains('/') {
+                return Err(fail(format!("invalid sysctl {k}")));
+            }
+            let p = format!("/proc/sys/{}", k.replace('.', "/"));
+            std::fs::write(&p, v).map_err(|e| fail(format!("write sysctl {k}: {e}")))?;
+        }
+    }
+    if let Some(l) = linux {
+        rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[])).map_err(fail)?;
+        rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[])).map_err(fail)?;
+    }
+    // Docker creates a missing working directory.
+    let cwd = process.cwd();
+    if cwd.is_absolute() && !cwd.exists() {
+        let _ = std::fs::create_dir_all(cwd);
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        rootfs::readonly_root().map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Opens a new pty from the container's devpts, sends the master to the monitor and makes
+/// the slave our controlling terminal and stdio.
+#[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures
+fn open_pty(sock: RawFd, console: bool, process: &Process) -> Result<(), StartError> {
+    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+    let master = sys::openat2(
+        libc::AT_FDCWD,
+        Path::new("/dev/pts/ptmx"),
+        libc::O_RDWR | libc::O_NOCTTY,
+        0,
+        RESOLVE_NO_SYMLINKS,
+    )
+    .map_err(|e| fail(format!("open /dev/pts/ptmx: {e}")))?;
+    let fs = nix::sys::statfs::fstatfs(&master).map_err(|e| fail(format!("statfs ptmx: {e}")))?;
+    if fs.filesystem_type().0 as i64 != DEVPTS_SUPER_MAGIC {
+        return Err(fail("/dev/pts/ptmx is not on a devpts filesystem"));
+    }
+    let m = master.as_raw_fd();
+    // SAFETY: ioctls on the master fd we own; unlock takes a pointer to an int.
+    let slave = unsafe {
+        let mut unlock: libc::c_int = 0;
+        if libc::ioctl(m, libc::TIOCSPTLCK, &mut unlock) != 0 {
+            return Err(fail(format!("unlockpt: {}", io::Error::last_os_error())));
+        }
+        let fd = libc::ioctl(
+            m,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if fd < 0 {
+            return Err(fail(format!(
+                "open pty slave: {}",
+                io::Error::last_os_error()
+            )));
+        }
+        OwnedFd::from_raw_fd(fd)
+    };
+    if let Some(sz) = process.console_size() {
+        let ws = libc::winsize {
+            ws_row: sz.height() as u16,
+            ws_col: sz.width() as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize struct we own.
+        unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    }
+    if console {
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open("/dev/console");
+        nix::mount::mount(
+            Some(Path::new(&format!("/proc/self/fd/{}", slave.as_raw_fd()))),
+            "/dev/console",
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| fail(format!("bind /dev/console: {e}")))?;
+    }
+    sys::send_fd(sock, MSG_PTY, m).map_err(|e| fail(format!("send pty master: {e}")))?;
+    drop(master);
+    // SAFETY: TIOCSCTTY on a tty fd we own; we are a session leader.
+    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
+        return Err(fail(format!(
+            "set controlling tty: {}",
+            io::Error::last_os_error()
+        )));
+    }
+    for t in 0..3 {
+        nix::unistd::dup2(slave.as_raw_fd(), t).map_err(|e| fail(format!("dup2 pty: {e}")))?;
+    }
+    Ok(())
+}
+
+fn reset_signals() {
+    // SAFETY: resetting signal dispositions and the mask of this (single-threaded) child.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for s in 1..32 {
+            if s != libc::SIGKILL && s != libc::SIGSTOP {
+                libc::signal(s, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+fn rlimit_resource(name: &str) -> Option<libc::c_int> {
+    Some(match name {
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        _ => return None,
+    } as libc::c_int)
+}
+
+/// Sets one rlimit; a hard limit above what this host allows is clamped to the current
+/// hard limit instead of failing (we may lack CAP_SYS_RESOURCE).
+fn set_rlimit(res: libc::c_int, soft: u64, hard: u64) -> io::Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit/getrlimit with pointers to a local struct.
+    unsafe {
+        if libc::setrlimit(res as _, &lim) == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EPERM) {
+            return Err(e);
+        }
+        let mut cur: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(res as _, &mut cur) != 0 {
+            return Err(e);
+        }
+        lim.rlim_max = lim.rlim_max.min(cur.rlim_max);
+        lim.rlim_cur = lim.rlim_cur.min(lim.rlim_max);
+        if libc::setrlimit(res as _, &lim) == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}
+
+/// Per-process setup shared by init and exec: rlimits, user, capabilities, cwd, exec path
+/// lookup, fd hygiene; then report ready, wait for go and exec.
+fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartError> {
+    for rl in process.rlimits().as_deref().unwrap_or(&[]) {
+        let name = serde_json::to_value(rl.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let res = rlimit_resource(&name).ok_or_else(|| fail(format!("unknown rlimit {name}")))?;
+        set_rlimit(res, rl.soft(), rl.hard())
+            .map_err(|e| fail(format!("setrlimit {name}: {e}")))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
+    }
+    let user = process.user();
+    // SAFETY: umask only changes this process's creation mask.
+    unsafe { libc::umask(user.umask().unwrap_or(0o022) as libc::mode_t) };
+    if let Some(c) = process.capabilities() {
+        caps::drop_bounding(c).map_err(|e| fail(format!("drop bounding set: {e}")))?;
+    }
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    nix::unistd::setgroups(&gids).map_err(|e| fail(format!("setgroups: {e}")))?;
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid).map_err(|e| fail(format!("setgid: {e}")))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid).map_err(|e| fail(format!("setuid: {e}")))?;
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some(c) = process.capabilities() {
+        caps::apply(c).map_err(|e| fail(format!("capset: {e}")))?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(fail(format!(
+                "no_new_privs: {}",
+                io::Error::last_os_error()
+            )));
+        }
+    }
+
+    let cwd = process.cwd();
+    if !cwd.is_absolute() {
+        return Err(fail(format!(
+            "cwd {:?} is not an absolute path inside the container",
+            cwd.display().to_string()
+        )));
+    }
+    std::env::set_current_dir(cwd).map_err(|e| {
+        fail(format!(
+            "chdir to cwd ({:?}) set in config.json failed: {e}",
+            cwd.display().to_string()
+        ))
+    })?;
+    // The cwd must resolve under the container's "/" (getcwd says "(unreachable)" else).
+    let real = nix::unistd::getcwd().map_err(|e| fail(format!("getcwd: {e}")))?;
+    if !real.is_absolute() || real.to_string_lossy().starts_with("(unreachable)") {
+        return Err(fail(format!(
+            "cwd {:?} is outside the container root",
+            cwd.display().to_string()
+        )));
+    }
+
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let arg0 = args.first().ok_or_else(|| fail("process has no args"))?;
+    let env = process.env().as_deref().unwrap_or(&[]);
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let exe = look_path(arg0, path_var)?;
+    let c_exe =
+        CString::new(exe.as_os_str().as_encoded_bytes()).map_err(|_| fail("NUL in path"))?;
+    let c_args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| fail("NUL in args"))?;
+    let c_env: Vec<CString> = env
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| fail("NUL in env"))?;
+
+    sys::cloexec_from(3).map_err(|e| fail(format!("close fds: {e}")))?;
+    send(sock, &[MSG_READY]).map_err(|e| fail(e.to_string()))?;
+    let mut b = [0u8; 16];
+    match sys::recv_msg(sock, &mut b) {
+        Ok((n, _)) if n > 0 && b[0] == MSG_GO => {}
+        _ => sys::exit_now(1),
+    }
+    if init {
+        run_init(sock, arg0, &c_exe, &c_args, &c_env);
+    }
+    Err(exec(arg0, &c_exe, &c_args, &c_env))
+}
+
+fn exec(arg0: &str, exe: &CString, args: &[CString], env: &[CString]) -> StartError {
+    let e = nix::unistd::execve(exe, args, env).unwrap_err();
+    let (code, what) = match e {
+        nix::errno::Errno::ENOENT => (127, "no such file or directory".to_string()),
+        nix::errno::Errno::EACCES => (126, "permission denied".to_string()),
+        other => (126, other.desc().to_lowercase()),
+    };
+    StartError::new(format!("exec: {arg0:?}: {what}"), code)
+}
+
+/// Finds the executable like Go's `exec.LookPath`, with Docker's messages and codes.
+pub(crate) fn look_path(name: &str, path_var: &str) -> Result<PathBuf, StartError> {
+    use nix::unistd::{access, AccessFlags};
+    let check = |p: &Path| -> Result<(), (i32, String)> {
+        match std::fs::metadata(p) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err((
+                127,
+                format!("stat {}: no such file or directory", p.display()),
+            )),
+            Err(e) => Err((126, format!("stat {}: {e}", p.display()))),
+            Ok(m) if m.is_dir() => Err((126, "is a directory".into())),
+            Ok(_) => access(p, AccessFlags::X_OK).map_err(|_| (126, "permission denied".into())),
+        }
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err((code, msg)) => Err(StartError::new(format!("exec: {name:?}: {msg}"), code)),
+        };
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(name);
+        if check(&p).is_ok() {
+            return Ok(p);
+        }
+    }
+    Err(StartError::new(
+        format!("exec: {name:?}: executable file not found in $PATH"),
+        127,
+    ))
+}
+
+/// `--init`: stay as pid 1, run the process as our child, forward signals, reap zombies,
+/// exit with the child's status.
+fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CString]) -> ! {
+    // SAFETY: signal mask manipulation and fork in a single-threaded process.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        let child = libc::fork();
+        if child < 0 {
+            sys::exit_now(1);
+        }
+        if child == 0 {
+            reset_signals();
+            let e = exec(arg0, exe, args, env);
+            send_error(sock, &e);
+            sys::exit_now(e.exit_code);
+        }
+        // pid 1 never execs, so drop everything it inherited (the monitor's pipe ends
+        // included, or the child would never see EOF on stdin).
+        if sock > 3 {
+            libc::syscall(libc::SYS_close_range, 3u32, (sock - 1) as u32, 0u32);
+        }
+        libc::syscall(libc::SYS_close_range, (sock + 1) as u32, u32::MAX, 0u32);
+        libc::close(sock);
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let sig = libc::sigwaitinfo(&all, &mut info);
+            if sig < 0 {
+                continue;
+            }
+            if sig != libc::SIGCHLD {
+                libc::kill(child, sig);
+                continue;
+            }
+            loop {
+                let mut status = 0;
+                let p = libc::waitpid(-1, &mut status, libc::WNOHANG);
+                if p <= 0 {
+                    break;
+                }
+                if p == child {
+                    let code = if libc::WIFEXITED(status) {
+                        libc::WEXITSTATUS(status)
+                    } else {
+                        128 + libc::WTERMSIG(status)
+                    };
+                    sys::exit_now(code);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_path_messages() {
+        let e = look_path("nosuch-xyz", "/bin:/usr/bin").unwrap_err();
+        assert_eq!(e.exit_code, 127);
+        assert_eq!(
+            e.message,
+            "exec: \"nosuch-xyz\": executable file not found in $PATH"
+        );
+        let e = look_path("/etc", "").unwrap_err();
+        assert_eq!(e.exit_code, 126);
+        let e = look_path("/nonexistent/x", "").unwrap_err();
+        assert_eq!(e.exit_code, 127);
+        assert_eq!(
+            look_path("sh", "/nope:/bin").unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+    }
+}

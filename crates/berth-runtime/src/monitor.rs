@@ -1,0 +1,850 @@
+//! `berth monitor`: one small process per container (or exec) that owns the process's
+//! stdio/pty, writes the json-file log, serves attach clients on `monitor.sock`, and
+//! records the exit status. Single-threaded poll loop, no async runtime, so it is safe to
+//! fork from and costs little memory per container. See docs/internals.md.
+
+use crate::cgroups::{self, Cgroup};
+use crate::container::{self, ChildStdio, Mode, StartError};
+use crate::logfile::{self, JsonLog, Stream};
+use crate::protocol::{encode_frame_into, ExitStatus, FrameDecoder, FrameKind};
+use oci_spec::runtime::{Process, Spec};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Most bytes buffered for one slow client before it is disconnected.
+const MAX_CLIENT_BACKLOG: usize = 8 * 1024 * 1024;
+/// After this much inactivity the monitor gives back memory it touched (see `trim_memory`).
+const IDLE_TRIM: Duration = Duration::from_secs(2);
+/// How long output is still drained after the process exited.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
+
+/// Parsed command line of `berth monitor`.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Bundle (init) or exec state directory; holds monitor.sock, pid files, exit.json.
+    pub bundle: PathBuf,
+    /// Container or exec id (for messages).
+    pub id: String,
+    /// json-file log path (init mode only).
+    pub log: Option<PathBuf>,
+    /// Rotate the log at this size (0 = never).
+    pub log_max_size: u64,
+    /// Number of log files kept.
+    pub log_max_file: u32,
+    /// Allocate a pty.
+    pub tty: bool,
+    /// Keep stdin open (a pipe) instead of /dev/null.
+    pub stdin: bool,
+    /// Close stdin when the first client that wrote stdin disconnects.
+    pub stdin_once: bool,
+    /// Exec mode: join a running container.
+    pub exec: bool,
+    /// Exec mode: the container's init pid.
+    pub target_pid: i32,
+    /// Exec mode: process.json (an OCI `Process`).
+    pub process: Option<PathBuf>,
+}
+
+/// Parses the `berth monitor` arguments (after the word `monitor`).
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        log_max_file: 1,
+        ..Default::default()
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut val = || -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("flag {flag} needs a value"))
+        };
+        let num = |s: String| -> Result<u64, String> {
+            s.parse()
+                .map_err(|_| format!("invalid number for {flag}: {s}"))
+        };
+        match flag {
+            "--bundle" => o.bundle = PathBuf::from(val()?),
+            "--id" => o.id = val()?,
+            "--log" => o.log = Some(PathBuf::from(val()?)),
+            "--log-max-size" => o.log_max_size = num(val()?)?,
+            "--log-max-file" => o.log_max_file = num(val()?)? as u32,
+            "--tty" => o.tty = true,
+            "--stdin" => o.stdin = true,
+            "--stdin-once" => o.stdin_once = true,
+            "--exec" => o.exec = true,
+            "--target-pid" => o.target_pid = num(val()?)? as i32,
+            "--process" => o.process = Some(PathBuf::from(val()?)),
+            other => return Err(format!("unknown monitor flag {other}")),
+        }
+    }
+    if o.bundle.as_os_str().is_empty() {
+        return Err("--bundle is required".into());
+    }
+    if o.exec && (o.target_pid <= 0 || o.process.is_none()) {
+        return Err("--exec needs --target-pid and --process".into());
+    }
+    Ok(o)
+}
+
+/// Entry point of `berth monitor`; returns the process's exit code (128+signal when
+/// killed), or 1 when the container could not be created.
+pub fn main(args: Vec<String>) -> i32 {
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            report_error(&StartError {
+                message: e,
+                exit_code: 1,
+            });
+            return 1;
+        }
+    };
+    match run(&opts) {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&e);
+            1
+        }
+    }
+}
+
+fn report_error(e: &StartError) {
+    let line = serde_json::json!({"error": e.message, "exit_code": e.exit_code});
+    eprintln!("berth monitor: {}", e.message);
+    let mut out = io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn err(message: impl Into<String>) -> StartError {
+    StartError {
+        message: message.into(),
+        exit_code: 1,
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), StartError> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| err(format!("pipe: {e}")))
+}
+
+fn set_nonblock(fd: RawFd) {
+    // SAFETY: fcntl flag update on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+}
+
+/// Blocks SIGCHLD and returns a signalfd for it, so child exits wake the poll loop.
+fn sigchld_fd() -> Result<OwnedFd, StartError> {
+    // SAFETY: signal mask setup and signalfd creation with a local sigset.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(err(format!("signalfd: {}", io::Error::last_os_error())));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn run(o: &Options) -> Result<i32, StartError> {
+    let _ = nix::unistd::setsid();
+    let sigfd = sigchld_fd()?;
+    let bundle = std::fs::canonicalize(&o.bundle)
+        .map_err(|e| err(format!("bundle {}: {e}", o.bundle.display())))?;
+
+    let spec: Option<Spec>;
+    let process: Option<Process>;
+    let mut tty = o.tty;
+    if o.exec {
+        let p = o.process.as_ref().expect("checked in parse_args");
+        let data = std::fs::read(p).map_err(|e| err(format!("read {}: {e}", p.display())))?;
+        let proc_: Process = serde_json::from_slice(&data)
+            .map_err(|e| err(format!("parse {}: {e}", p.display())))?;
+        tty |= proc_.terminal() == Some(true);
+        process = Some(proc_);
+        spec = None;
+    } else {
+        let cfg = bundle.join("config.json");
+        let data = std::fs::read(&cfg).map_err(|e| err(format!("read {}: {e}", cfg.display())))?;
+        let s: Spec =
+            serde_json::from_slice(&data).map_err(|e| err(format!("parse config.json: {e}")))?;
+        tty |= s.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+        spec = Some(s);
+        process = None;
+    }
+
+    // Socket first, so a daemon never sees a pid without a socket to connect to.
+    let sock_path = bundle.join("monitor.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path)
+        .map_err(|e| err(format!("bind {}: {e}", sock_path.display())))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| err(e.to_string()))?;
+
+    let cleanup_sock = |e: StartError| {
+        let _ = std::fs::remove_file(&sock_path);
+        e
+    };
+
+    // Cgroup (init) or the target's cgroup dirs (exec).
+    let mut cgroup = None;
+    let mut extra_dirs = Vec::new();
+    if let Some(s) = &spec {
+        if let Some(cp) = s.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) {
+            let cg = Cgroup::new(&cp.to_string_lossy());
+            let res = s.linux().as_ref().and_then(|l| l.resources().as_ref());
+            if let Err(e) = cg.create(res) {
+                let _ = cg.remove();
+                return Err(cleanup_sock(err(format!("create cgroup: {e}"))));
+            }
+            cgroup = Some(cg);
+        }
+    } else {
+        extra_dirs = cgroups::dirs_of_pid(o.target_pid)
+            .map_err(|e| cleanup_sock(err(format!("read cgroup of {}: {e}", o.target_pid))))?;
+    }
+
+    // Stdio.
+    let mut stdin_w = None;
+    let mut out_r = None;
+    let mut err_r = None;
+    let child_stdio = if tty {
+        ChildStdio {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    } else {
+        let stdin = if o.stdin {
+            let (r, w) = pipe()?;
+            stdin_w = Some(w);
+            Some(r)
+        } else {
+            None
+        };
+        let (or, ow) = pipe()?;
+        let (er, ew) = pipe()?;
+        out_r = Some(or);
+        err_r = Some(er);
+        ChildStdio {
+            stdin,
+            stdout: Some(ow),
+            stderr: Some(ew),
+        }
+    };
+
+    let mode = match (&spec, &process) {
+        (Some(s), _) => {
+            let root = s
+                .root()
+                .as_ref()
+                .map(|r| r.path().clone())
+                .unwrap_or_else(|| PathBuf::from("rootfs"));
+            let root = if root.is_absolute() {
+                root
+            } else {
+                bundle.join(root)
+            };
+            let init = s
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get("org.berth.init"))
+                .is_some_and(|v| v == "true");
+            Mode::Init {
+                spec: s,
+                rootfs: root,
+                init,
+            }
+        }
+        (None, Some(p)) => Mode::Exec {
+            process: p,
+            target_pid: o.target_pid,
+        },
+        _ => unreachable!(),
+    };
+    let created = match container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(cg) = &cgroup {
+                let _ = cg.remove();
+            }
+            return Err(cleanup_sock(e));
+        }
+    };
+    drop(spec);
+    drop(process);
+
+    if let Some(m) = &created.pty_master {
+        stdin_w = nix::unistd::dup(m.as_raw_fd())
+            .ok()
+            // SAFETY: dup returned a new descriptor we own.
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+        out_r = Some(
+            m.try_clone()
+                .map_err(|e| cleanup_sock(err(format!("dup pty: {e}"))))?,
+        );
+    }
+    let log = match &o.log {
+        Some(p) if !o.exec => Some(
+            JsonLog::open(p, o.log_max_size, o.log_max_file)
+                .map_err(|e| cleanup_sock(err(format!("open log {}: {e}", p.display()))))?,
+        ),
+        _ => None,
+    };
+
+    let _ = std::fs::write(bundle.join("monitor.pid"), std::process::id().to_string());
+    let _ = std::fs::write(bundle.join("init.pid"), created.pid.to_string());
+    {
+        let mut out = io::stdout();
+        let _ = writeln!(out, "{{\"pid\":{}}}", created.pid);
+        let _ = out.flush();
+    }
+    // Close stdout so the daemon's read sees EOF; keep fd 1 valid (/dev/null).
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+
+    trim_memory();
+
+    let mut m = Monitor {
+        listener,
+        clients: Vec::new(),
+        out: out_r,
+        err: err_r,
+        stdin: stdin_w,
+        stdin_buf: Vec::new(),
+        stdin_close_pending: false,
+        stdin_once: o.stdin_once,
+        log,
+        sync: Some(created.sync),
+        pty: created.pty_master,
+        started: false,
+        pid: created.pid,
+        exec_error: None,
+        tty,
+    };
+    for fd in [&m.out, &m.err, &m.stdin].into_iter().flatten() {
+        set_nonblock(fd.as_raw_fd());
+    }
+    let code = m.run_loop(&sigfd);
+
+    if let Some(l) = &mut m.log {
+        let _ = l.flush();
+    }
+    let oom = cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
+    if let Some(cg) = &cgroup {
+        if let Err(e) = cg.remove() {
+            eprintln!("berth monitor: remove cgroup: {e}");
+        }
+    }
+    let status = ExitStatus {
+        exit_code: code,
+        oom_killed: oom,
+        finished_at: logfile::now_rfc3339_nano(),
+        error: m.exec_error.as_ref().map(|e| e.message.clone()),
+    };
+    let json = serde_json::to_vec(&status).unwrap_or_default();
+    if let Err(e) = write_atomic(&bundle.join("exit.json"), &json) {
+        eprintln!("berth monitor: write exit.json: {e}");
+    }
+    // No new clients from here; those already queued on the listener still get Exit.
+    let _ = std::fs::remove_file(&sock_path);
+    m.send_exit(&json);
+    Ok(code)
+}
+
+/// Gives back memory touched only during start-up: the monitor's RSS is paid once per
+/// container, and most of it is code and data used once (spec parsing, clone, mounts).
+/// Read-only file-backed pages (code, rodata) are dropped from our page tables with
+/// `MADV_DONTNEED` and come back from the page cache on demand; mappings holding private
+/// copies (relocated RELRO data, `Anonymous` > 0) are left alone, since dropping them would
+/// lose the copies. Freed heap is returned with `malloc_trim`.
+fn trim_memory() {
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut cur: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                let perms = f.next().unwrap_or("");
+                let path = f.nth(3).unwrap_or("");
+                cur = ((perms == "r-xp" || perms == "r--p") && path.starts_with('/'))
+                    .then_some((a, b));
+                continue;
+            }
+        }
+        if first == "Anonymous:" {
+            if let Some(r) = cur.take() {
+                if f.next() == Some("0") {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    drop(smaps);
+    for (a, b) in ranges {
+        // SAFETY: the range is a read-only, file-backed private mapping with no private
+        // (anonymous) pages, so discarding its pages only forces a re-read from the file.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
+        }
+    }
+}
+
+struct Client {
+    sock: UnixStream,
+    dec: FrameDecoder,
+    out: Vec<u8>,
+    wrote_stdin: bool,
+    dead: bool,
+}
+
+impl Client {
+    fn flush(&mut self) {
+        while !self.out.is_empty() {
+            match self.sock.write(&self.out) {
+                Ok(0) => {
+                    self.dead = true;
+                    return;
+                }
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.out.len() > MAX_CLIENT_BACKLOG {
+                        self.dead = true;
+                    }
+                    return;
+                }
+                Err(_) => {
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+struct Monitor {
+    listener: UnixListener,
+    clients: Vec<Client>,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    stdin_buf: Vec<u8>,
+    stdin_close_pending: bool,
+    stdin_once: bool,
+    log: Option<JsonLog>,
+    sync: Option<OwnedFd>,
+    pty: Option<OwnedFd>,
+    started: bool,
+    pid: i32,
+    exec_error: Option<StartError>,
+    tty: bool,
+}
+
+// Poll slots with a fixed meaning; clients follow.
+const SLOT_SIG: usize = 0;
+const SLOT_LISTEN: usize = 1;
+const SLOT_OUT: usize = 2;
+const SLOT_ERR: usize = 3;
+const SLOT_SYNC: usize = 4;
+const SLOT_STDIN: usize = 5;
+const FIXED: usize = 6;
+
+fn pfd(fd: Option<RawFd>, events: i16) -> libc::pollfd {
+    libc::pollfd {
+        fd: fd.unwrap_or(-1),
+        events,
+        revents: 0,
+    }
+}
+
+impl Monitor {
+    /// Runs until the process has exited and its output is drained; returns the exit code.
+    fn run_loop(&mut self, sigfd: &OwnedFd) -> i32 {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(16);
+        let mut buf = [0u8; 32 * 1024];
+        let mut exit_code: Option<i32> = None;
+        let mut deadline: Option<Instant> = None;
+        let mut trimmed = true;
+        loop {
+            if let Some(code) = exit_code {
+                let drained = self.out.is_none() && self.err.is_none();
+                if drained || deadline.is_some_and(|d| Instant::now() >= d) {
+                    return code;
+                }
+            }
+            fds.clear();
+            fds.push(pfd(Some(sigfd.as_raw_fd()), libc::POLLIN));
+            fds.push(pfd(Some(self.listener.as_raw_fd()), libc::POLLIN));
+            fds.push(pfd(self.out.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
+            fds.push(pfd(self.err.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
+            fds.push(pfd(self.sync.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
+            let want_stdin = !self.stdin_buf.is_empty();
+            fds.push(pfd(
+                self.stdin
+                    .as_ref()
+                    .filter(|_| want_stdin)
+                    .map(|f| f.as_raw_fd()),
+                libc::POLLOUT,
+            ));
+            for c in &self.clients {
+                let mut ev = libc::POLLIN;
+                if !c.out.is_empty() {
+                    ev |= libc::POLLOUT;
+                }
+                fds.push(pfd(Some(c.sock.as_raw_fd()), ev));
+            }
+            let timeout = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()).as_millis() as i32 + 1,
+                None if !trimmed => IDLE_TRIM.as_millis() as i32,
+                None => -1,
+            };
+            // SAFETY: fds is a valid array of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+            if n < 0 {
+                continue;
+            }
+            if n == 0 {
+                if deadline.is_none() && !trimmed {
+                    // Idle: drop the pages the last burst of activity faulted in.
+                    trim_memory();
+                    trimmed = true;
+                }
+                continue;
+            }
+            trimmed = false;
+
+            if fds[SLOT_SIG].revents != 0 {
+                let mut si = [0u8; 128];
+                // SAFETY: reading signalfd records into a local buffer.
+                while unsafe { libc::read(sigfd.as_raw_fd(), si.as_mut_ptr().cast(), si.len()) } > 0
+                {
+                }
+                if exit_code.is_none() {
+                    if let Some(code) = self.reap() {
+                        exit_code = Some(code);
+                        deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
+                    }
+                }
+            }
+            if fds[SLOT_LISTEN].revents != 0 {
+                self.accept();
+            }
+            for (slot, stream) in [(SLOT_OUT, Stream::Stdout), (SLOT_ERR, Stream::Stderr)] {
+                if fds[slot].revents != 0 {
+                    self.read_output(stream, &mut buf);
+                }
+            }
+            if fds[SLOT_SYNC].revents != 0 {
+                self.read_sync();
+            }
+            if fds[SLOT_STDIN].revents != 0 {
+                self.flush_stdin();
+            }
+            for i in 0..self.clients.len() {
+                let re = fds.get(FIXED + i).map_or(0, |p| p.revents);
+                if re & libc::POLLOUT != 0 {
+                    self.clients[i].flush();
+                }
+                if re & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                    self.read_client(i, &mut buf);
+                }
+            }
+            if self.clients.iter().any(|c| c.dead) {
+                let once_closed = self
+                    .clients
+                    .iter()
+                    .any(|c| c.dead && c.wrote_stdin && self.stdin_once);
+                self.clients.retain(|c| !c.dead);
+                if once_closed {
+                    self.close_stdin();
+                }
+            }
+        }
+    }
+
+    /// Collects the process's status if it has exited.
+    fn reap(&mut self) -> Option<i32> {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        loop {
+            match waitpid(
+                nix::unistd::Pid::from_raw(self.pid),
+                Some(WaitPidFlag::WNOHANG),
+            ) {
+                Ok(WaitStatus::Exited(_, c)) => return Some(c),
+                Ok(WaitStatus::Signaled(_, s, _)) => return Some(128 + s as i32),
+                Ok(WaitStatus::StillAlive) => return None,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return Some(255),
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    let _ = s.set_nonblocking(true);
+                    self.clients.push(Client {
+                        sock: s,
+                        dec: FrameDecoder::new(),
+                        out: Vec::new(),
+                        wrote_stdin: false,
+                        dead: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn read_output(&mut self, stream: Stream, buf: &mut [u8]) {
+        let slot = match stream {
+            Stream::Stdout => &mut self.out,
+            Stream::Stderr => &mut self.err,
+        };
+        let Some(fd) = slot.as_ref() else { return };
+        // SAFETY: reading into a valid buffer from a descriptor we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n == 0 {
+            *slot = None;
+            return;
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+                // EIO: the pty's slave side is closed everywhere.
+                _ => *slot = None,
+            }
+            return;
+        }
+        let data = &buf[..n as usize];
+        if let Some(l) = &mut self.log {
+            if let Err(e) = l.write(stream, data) {
+                eprintln!("berth monitor: write log: {e}");
+            }
+        }
+        let kind = match stream {
+            Stream::Stdout => FrameKind::Stdout,
+            Stream::Stderr => FrameKind::Stderr,
+        };
+        for c in &mut self.clients {
+            encode_frame_into(&mut c.out, kind, data);
+            c.flush();
+        }
+    }
+
+    fn read_sync(&mut self) {
+        let Some(fd) = self.sync.as_ref() else { return };
+        let mut b = [0u8; 4096];
+        match crate::sys::recv_msg(fd.as_raw_fd(), &mut b) {
+            Ok((0, _)) | Err(_) => self.sync = None,
+            Ok((n, _)) => {
+                if b[0] == container::MSG_ERROR {
+                    let e = StartError::decode(&b[..n]);
+                    eprintln!("berth monitor: {}", e.message);
+                    self.exec_error = Some(e);
+                }
+            }
+        }
+    }
+
+    fn read_client(&mut self, i: usize, buf: &mut [u8]) {
+        let c = &mut self.clients[i];
+        match c.sock.read(buf) {
+            Ok(0) => {
+                c.dead = true;
+                return;
+            }
+            Ok(n) => c.dec.push(&buf[..n]),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted =>
+            {
+                return
+            }
+            Err(_) => {
+                c.dead = true;
+                return;
+            }
+        }
+        loop {
+            let c = &mut self.clients[i];
+            let (kind, payload) = match c.dec.next_frame_ref() {
+                Ok(Some(f)) => f,
+                Ok(None) => return,
+                Err(_) => {
+                    c.dead = true;
+                    return;
+                }
+            };
+            match kind {
+                FrameKind::Start if !self.started => {
+                    self.started = true;
+                    if let Some(s) = &self.sync {
+                        let _ = crate::sys::write_all_fd(s.as_raw_fd(), &[container::MSG_GO]);
+                    }
+                }
+                FrameKind::Stdin => {
+                    c.wrote_stdin = true;
+                    if self.stdin.is_some() && !self.stdin_close_pending {
+                        self.stdin_buf.extend_from_slice(payload);
+                    }
+                    self.flush_stdin();
+                }
+                FrameKind::StdinClose if !self.tty => self.close_stdin(),
+                FrameKind::Resize if payload.len() >= 4 => {
+                    if let Some(p) = &self.pty {
+                        let ws = libc::winsize {
+                            ws_row: u16::from_be_bytes([payload[0], payload[1]]),
+                            ws_col: u16::from_be_bytes([payload[2], payload[3]]),
+                            ws_xpixel: 0,
+                            ws_ypixel: 0,
+                        };
+                        // SAFETY: TIOCSWINSZ reads a winsize struct we own.
+                        unsafe { libc::ioctl(p.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+                    }
+                }
+                FrameKind::Signal if payload.len() >= 4 => {
+                    let sig = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
+                    // SAFETY: kill on our own child's pid (it cannot be reused before we reap it).
+                    unsafe { libc::kill(self.pid, sig as libc::c_int) };
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin_close_pending = true;
+        if self.stdin_buf.is_empty() {
+            self.stdin = None;
+        }
+    }
+
+    fn flush_stdin(&mut self) {
+        let Some(fd) = self.stdin.as_ref() else {
+            self.stdin_buf.clear();
+            return;
+        };
+        while !self.stdin_buf.is_empty() {
+            // SAFETY: writing from a valid buffer to a descriptor we own.
+            let n = unsafe {
+                libc::write(
+                    fd.as_raw_fd(),
+                    self.stdin_buf.as_ptr().cast(),
+                    self.stdin_buf.len(),
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                if e.kind() != io::ErrorKind::WouldBlock {
+                    // The reader is gone (EPIPE): drop what is buffered.
+                    self.stdin_buf.clear();
+                    self.stdin = None;
+                }
+                return;
+            }
+            self.stdin_buf.drain(..n as usize);
+        }
+        if self.stdin_close_pending {
+            self.stdin = None;
+        }
+    }
+
+    /// Sends the Exit frame to every client and waits (briefly) until it is written.
+    fn send_exit(&mut self, json: &[u8]) {
+        // Clients that connected but never got anything still get the exit.
+        self.accept();
+        for c in &mut self.clients {
+            encode_frame_into(&mut c.out, FrameKind::Exit, json);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            for c in &mut self.clients {
+                c.flush();
+            }
+            self.clients.retain(|c| !c.dead && !c.out.is_empty());
+            if self.clients.is_empty() || Instant::now() >= deadline {
+                return;
+            }
+            let mut fds: Vec<libc::pollfd> = self
+                .clients
+                .iter()
+                .map(|c| pfd(Some(c.sock.as_raw_fd()), libc::POLLOUT))
+                .collect();
+            // SAFETY: valid pollfd array.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args() {
+        let a: Vec<String> = [
+            "--bundle",
+            "/b",
+            "--id",
+            "x",
+            "--log",
+            "/l",
+            "--log-max-size=100",
+            "--log-max-file",
+            "3",
+            "--tty",
+            "--stdin",
+            "--stdin-once",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let o = parse_args(&a).unwrap();
+        assert_eq!(o.bundle, PathBuf::from("/b"));
+        assert_eq!(o.log_max_size, 100);
+        assert_eq!(o.log_max_file, 3);
+        assert!(o.tty && o.stdin && o.stdin_once && !o.exec);
+        assert!(parse_args(&["--bogus".into()]).is_err());
+        assert!(parse_args(&["--exec".into(), "--bundle".into(), "/b".into()]).is_err());
+    }
+}

@@ -1,0 +1,647 @@
+//! Root filesystem: safe path resolution inside a rootfs, the spec's mounts, pivot_root,
+//! device nodes, masked and read-only paths.
+//!
+//! Every path that comes from an image is resolved with `openat2(RESOLVE_IN_ROOT)`, so a
+//! symlink planted in the image (`/etc/passwd -> /host/...`, `/proc -> /`) can never send a
+//! read or a mount outside the container's root.
+
+use crate::sys;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Component, Path, PathBuf};
+
+const RESOLVE_IN_ROOT: u64 = 0x10;
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+
+/// Opens `path` (absolute or relative, as found in an image) for reading inside `root`,
+/// resolving `..` and symlinks as if `root` were `/`. Used by the daemon to read the image's
+/// /etc/passwd and /etc/group without following links out of the rootfs.
+pub fn open_in_root(root: &Path, path: &str) -> io::Result<File> {
+    let rootfd = sys::openat2(libc::AT_FDCWD, root, libc::O_PATH | libc::O_DIRECTORY, 0, 0)?;
+    let fd = sys::openat2(
+        rootfd.as_raw_fd(),
+        Path::new(path),
+        libc::O_RDONLY,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )?;
+    Ok(File::from(fd))
+}
+
+fn resolve(rootfd: &OwnedFd, path: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    sys::openat2(
+        rootfd.as_raw_fd(),
+        path,
+        flags,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// Creates `path` (and missing parents) inside the root; the last component is a
+/// directory or, with `file`, an empty regular file. Returns an `O_PATH` fd to it.
+pub(crate) fn ensure_in_root(rootfd: &OwnedFd, path: &Path, file: bool) -> io::Result<OwnedFd> {
+    ensure_depth(rootfd, path, file, 0)
+}
+
+fn ensure_depth(rootfd: &OwnedFd, path: &Path, file: bool, depth: u32) -> io::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    if let Ok(fd) = resolve(rootfd, path, libc::O_PATH) {
+        return Ok(fd);
+    }
+    let comps: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let mut cur = PathBuf::from("/");
+    for (i, c) in comps.iter().enumerate() {
+        let parent = resolve(rootfd, &cur, libc::O_PATH | libc::O_DIRECTORY)?;
+        cur.push(c);
+        let last = i + 1 == comps.len();
+        if resolve(rootfd, &cur, libc::O_PATH).is_ok() {
+            continue;
+        }
+        let name = sys::cstr(c)?;
+        // SAFETY: valid dirfd and C string; creation happens relative to a resolved parent.
+        let r = unsafe {
+            if last && file {
+                let fd = libc::openat(
+                    parent.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::O_CREAT
+                        | libc::O_EXCL
+                        | libc::O_WRONLY
+                        | libc::O_NOFOLLOW
+                        | libc::O_CLOEXEC,
+                    0o644,
+                );
+                if fd >= 0 {
+                    libc::close(fd);
+                }
+                fd.min(0)
+            } else {
+                libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755)
+            }
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EEXIST) {
+                return Err(e);
+            }
+            if !last && resolve(rootfd, &cur, libc::O_PATH).is_err() {
+                // A dangling symlink: create its target (resolved inside the root) instead.
+                let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), *c)
+                    .map_err(io::Error::from)?;
+                let mut next = cur.parent().unwrap_or(Path::new("/")).join(target);
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                return ensure_depth(rootfd, &next, file, depth + 1);
+            }
+        }
+    }
+    resolve(rootfd, path, libc::O_PATH)
+}
+
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Mount flags and filesystem data parsed from OCI mount options.
+#[derive(Debug, PartialEq)]
+pub(crate) struct MountOpts {
+    pub flags: MsFlags,
+    pub clear: MsFlags,
+    pub propagation: MsFlags,
+    pub data: String,
+}
+
+pub(crate) fn parse_options(opts: &[String]) -> MountOpts {
+    let mut m = MountOpts {
+        flags: MsFlags::empty(),
+        clear: MsFlags::empty(),
+        propagation: MsFlags::empty(),
+        data: String::new(),
+    };
+    for o in opts {
+        let (set, clear) = match o.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                m.propagation |= propagation_flag(o).unwrap_or(MsFlags::empty());
+                continue;
+            }
+            other => {
+                if !m.data.is_empty() {
+                    m.data.push(',');
+                }
+                m.data.push_str(other);
+                continue;
+            }
+        };
+        m.flags = (m.flags | set) & !clear;
+        m.clear |= clear;
+    }
+    m
+}
+
+/// Mount propagation flags for a propagation name (`rslave`, `private`, ...).
+pub(crate) fn propagation_flag(s: &str) -> Option<MsFlags> {
+    let rec = MsFlags::MS_REC;
+    Some(match s {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | rec,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | rec,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | rec,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | rec,
+        _ => return None,
+    })
+}
+
+fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+/// Makes the mount tree private/slave, binds the rootfs onto itself and mounts every spec
+/// mount inside it. Runs in the container's new mount namespace, before pivot_root.
+pub(crate) fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), String> {
+    let linux = spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flag)
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, prop, None::<&str>)
+        .map_err(|e| err("make / private", e))?;
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err(format!("bind rootfs {}", rootfs.display()), e))?;
+    let rootfd = sys::openat2(
+        libc::AT_FDCWD,
+        rootfs,
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err(format!("open rootfs {}", rootfs.display()), e))?;
+    for m in spec.mounts().as_deref().unwrap_or(&[]) {
+        mount_one(&rootfd, m).map_err(|e| {
+            format!(
+                "error mounting {:?} to rootfs at {:?}: {e}",
+                m.source()
+                    .as_ref()
+                    .map(|s| s.display().to_string())
+                    .unwrap_or_default(),
+                m.destination().display().to_string()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
+    let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
+    let dest = m.destination();
+    if !dest.is_absolute() {
+        return Err("mount destination must be absolute".into());
+    }
+    if is_bind {
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| "bind mount without source".to_string())?;
+        let meta = std::fs::metadata(src).map_err(|e| err(src.display(), e))?;
+        let target = ensure_in_root(rootfd, dest, !meta.is_dir()).map_err(|e| e.to_string())?;
+        let tp = fd_path(&target);
+        mount(
+            Some(src.as_path()),
+            &tp,
+            None::<&str>,
+            opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None::<&str>,
+        )
+        .map_err(|e| e.to_string())?;
+        let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            // Re-open: the fd still points at the covered inode, not the new mount.
+            let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+            mount(
+                None::<&str>,
+                &fd_path(&target),
+                None::<&str>,
+                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .map_err(|e| format!("remount: {e}"))?;
+        }
+    } else if typ == "cgroup" {
+        mount_cgroup(rootfd, dest, &opts)?;
+    } else {
+        let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+        let src = m
+            .source()
+            .as_ref()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| typ.to_string());
+        mount(
+            Some(src.as_str()),
+            &fd_path(&target),
+            Some(typ),
+            opts.flags,
+            data,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    if !opts.propagation.is_empty() {
+        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            opts.propagation,
+            None::<&str>,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Mounts the container's view of the cgroup tree: cgroup2 directly, or for v1 a tmpfs
+/// with one mount per host hierarchy (shown from the container's cgroup namespace root).
+fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), String> {
+    let flags = opts.flags;
+    let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+    if crate::cgroups::detect() == crate::cgroups::CgroupVersion::V2 {
+        return mount(
+            Some("cgroup2"),
+            &fd_path(&target),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| e.to_string());
+    }
+    mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .map_err(|e| e.to_string())?;
+    for h in crate::cgroups::v1_hierarchies() {
+        let Some(name) = h.mountpoint.file_name() else {
+            continue;
+        };
+        let sub = dest.join(name);
+        let t = match ensure_in_root(rootfd, &sub, false) {
+            Ok(t) => t,
+            Err(_) => continue,
+        };
+        // A hierarchy we cannot mount (e.g. a named one) is left out, as runc does.
+        let _ = mount(
+            Some("cgroup"),
+            &fd_path(&t),
+            Some("cgroup"),
+            flags,
+            Some(h.options.as_str()),
+        );
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        mount(
+            None::<&str>,
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .map_err(|e| format!("remount cgroup tmpfs read-only: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Switches the root to `rootfs` with the `pivot_root(".", ".")` trick (no put_old dir
+/// needed inside the image) and detaches the old root.
+pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
+    let newroot = File::open(rootfs).map_err(|e| err("open new root", e))?;
+    let oldroot = File::open("/").map_err(|e| err("open old root", e))?;
+    nix::unistd::fchdir(newroot.as_raw_fd()).map_err(|e| err("chdir new root", e))?;
+    sys::pivot_root(Path::new("."), Path::new(".")).map_err(|e| err("pivot_root", e))?;
+    nix::unistd::fchdir(oldroot.as_raw_fd()).map_err(|e| err("chdir old root", e))?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err("make old root slave", e))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(|e| err("unmount old root", e))?;
+    std::env::set_current_dir("/").map_err(|e| err("chdir /", e))?;
+    Ok(())
+}
+
+/// Creates the spec's device nodes (plus Docker's defaults) and the /dev symlinks. Runs
+/// after pivot_root, so every path is inside the container.
+pub(crate) fn create_devices(spec: &Spec) -> Result<(), String> {
+    // SAFETY: umask only changes this process's creation mask.
+    let old = unsafe { libc::umask(0) };
+    let mut seen = Vec::new();
+    let devs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    for d in &devs {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => continue,
+        };
+        mknod(
+            d.path(),
+            kind,
+            d.file_mode().unwrap_or(0o666),
+            d.major(),
+            d.minor(),
+            d.uid(),
+            d.gid(),
+        )?;
+        seen.push(d.path().clone());
+    }
+    for (p, maj, min) in crate::defaults::DEFAULT_DEVICES {
+        if !seen.iter().any(|s| s == Path::new(p)) {
+            mknod(Path::new(p), libc::S_IFCHR, 0o666, maj, min, None, None)?;
+        }
+    }
+    // SAFETY: restoring the previous mask.
+    unsafe { libc::umask(old) };
+    for (link, target) in [
+        ("/dev/fd", "/proc/self/fd"),
+        ("/dev/stdin", "/proc/self/fd/0"),
+        ("/dev/stdout", "/proc/self/fd/1"),
+        ("/dev/stderr", "/proc/self/fd/2"),
+    ] {
+        symlink(target, link)?;
+    }
+    if Path::new("/dev/pts/ptmx").exists() {
+        let _ = std::fs::remove_file("/dev/ptmx");
+        symlink("pts/ptmx", "/dev/ptmx")?;
+    }
+    Ok(())
+}
+
+fn symlink(target: &str, link: &str) -> Result<(), String> {
+    match std::os::unix::fs::symlink(target, link) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(err(format!("symlink {link}"), e)),
+    }
+}
+
+fn mknod(
+    path: &Path,
+    kind: libc::mode_t,
+    mode: u32,
+    major: i64,
+    minor: i64,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), String> {
+    if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
+        return Err(format!("invalid device path {}", path.display()));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)
+            .map_err(|e| err(parent.display(), e))?;
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        let _ = std::fs::remove_file(path);
+    }
+    let c = sys::cstr(path).map_err(|e| e.to_string())?;
+    let dev = libc::makedev(major as u32, minor as u32);
+    // SAFETY: valid C string; mknod creates a node at a path inside the new root.
+    if unsafe { libc::mknod(c.as_ptr(), kind | (mode & 0o7777), dev) } != 0 {
+        return Err(err(
+            format!("mknod {}", path.display()),
+            io::Error::last_os_error(),
+        ));
+    }
+    if uid.is_some() || gid.is_some() {
+        std::os::unix::fs::chown(path, uid, gid).map_err(|e| err(path.display(), e))?;
+    }
+    Ok(())
+}
+
+/// Hides Docker's masked paths: /dev/null over files, a read-only empty tmpfs over dirs.
+pub(crate) fn mask_paths(paths: &[String]) -> Result<(), String> {
+    for p in paths {
+        let meta = match std::fs::metadata(p) {
+            Ok(m) => m,
+            Err(_) => continue,
+        };
+        let r = if meta.is_dir() {
+            mount(
+                Some("tmpfs"),
+                p.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+        } else {
+            mount(
+                Some("/dev/null"),
+                p.as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+        };
+        r.map_err(|e| err(format!("mask {p}"), e))?;
+    }
+    Ok(())
+}
+
+/// Remounts each existing path read-only (bind onto itself, then remount).
+pub(crate) fn readonly_paths(paths: &[String]) -> Result<(), String> {
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            continue;
+        }
+        mount(
+            Some(p.as_str()),
+            p.as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| err(format!("bind {p}"), e))?;
+        let flags = current_flags(p);
+        mount(
+            None::<&str>,
+            p.as_str(),
+            None::<&str>,
+            flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| err(format!("remount {p} read-only"), e))?;
+    }
+    Ok(())
+}
+
+/// Flags already on the mount at `p` that a bind remount must keep (nosuid/nodev/noexec).
+fn current_flags(p: &str) -> MsFlags {
+    match nix::sys::statvfs::statvfs(p) {
+        Ok(s) => {
+            use nix::sys::statvfs::FsFlags;
+            let f = s.flags();
+            let mut m = MsFlags::empty();
+            if f.contains(FsFlags::ST_NOSUID) {
+                m |= MsFlags::MS_NOSUID;
+            }
+            if f.contains(FsFlags::ST_NODEV) {
+                m |= MsFlags::MS_NODEV;
+            }
+            if f.contains(FsFlags::ST_NOEXEC) {
+                m |= MsFlags::MS_NOEXEC;
+            }
+            m
+        }
+        Err(_) => MsFlags::empty(),
+    }
+}
+
+/// Makes the container's `/` read-only (`root.readonly`).
+pub(crate) fn readonly_root() -> Result<(), String> {
+    let flags = current_flags("/");
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(|e| err("remount / read-only", e))
+}
+
+/// Same device? Used to tell whether a cwd is still under the container root.
+pub(crate) fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options() {
+        let o = parse_options(&[
+            "nosuid".into(),
+            "ro".into(),
+            "mode=755".into(),
+            "size=65536k".into(),
+            "rslave".into(),
+            "rbind".into(),
+        ]);
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_NOSUID | MsFlags::MS_RDONLY | MsFlags::MS_BIND));
+        assert!(o.flags.contains(MsFlags::MS_REC));
+        assert_eq!(o.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        assert_eq!(o.data, "mode=755,size=65536k");
+        let o = parse_options(&["ro".into(), "rw".into()]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn open_in_root_stays_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        std::fs::write(d.path().join("secret"), "host secret").unwrap();
+        // Absolute and relative symlinks that try to leave the root.
+        std::os::unix::fs::symlink(d.path().join("secret"), root.join("etc/abs")).unwrap();
+        std::os::unix::fs::symlink("../../secret", root.join("etc/rel")).unwrap();
+        let s = std::io::read_to_string(open_in_root(&root, "/etc/passwd").unwrap()).unwrap();
+        assert!(s.starts_with("root:"));
+        assert!(open_in_root(&root, "/etc/abs").is_err());
+        assert!(open_in_root(&root, "etc/rel").is_err());
+        assert!(open_in_root(&root, "/../secret").is_err());
+        // A link that stays inside works.
+        std::os::unix::fs::symlink("/etc/passwd", root.join("etc/p2")).unwrap();
+        assert!(open_in_root(&root, "/etc/p2").is_ok());
+        assert!(open_in_root(&root, "/proc/self/root/etc/passwd").is_err());
+    }
+
+    #[test]
+    fn ensure_creates_inside_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("evil")).unwrap();
+        let rootfd = sys::openat2(libc::AT_FDCWD, &root, libc::O_PATH, 0, 0).unwrap();
+        ensure_in_root(&rootfd, Path::new("/evil/x/y"), false).unwrap();
+        ensure_in_root(&rootfd, Path::new("/a/b/file"), true).unwrap();
+        assert!(root.join("a/b/file").is_file());
+        // The symlink's absolute target was resolved inside the root, not on the host.
+        assert!(!outside.join("x").exists());
+        assert!(root
+            .join(outside.strip_prefix("/").unwrap())
+            .join("x/y")
+            .is_dir());
+    }
+}

@@ -1,0 +1,186 @@
+//! Thin wrappers over raw syscalls that nix does not cover; each `unsafe` is here.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub(crate) fn cstr(p: impl AsRef<Path>) -> io::Result<CString> {
+    CString::new(p.as_ref().as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// `clone(2)` without a new stack: behaves like `fork()` plus namespace flags.
+///
+/// Only called from the single-threaded monitor, so the child owns a consistent heap.
+pub(crate) fn clone_fork(flags: libc::c_int) -> io::Result<libc::pid_t> {
+    // SAFETY: raw clone with a null stack duplicates the calling (single-threaded) process
+    // like fork(); no other thread can hold a lock across it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as libc::pid_t)
+    }
+}
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(2)`; `resolve` takes `libc::RESOLVE_*` flags.
+pub(crate) fn openat2(
+    dirfd: RawFd,
+    path: &Path,
+    flags: libc::c_int,
+    mode: u32,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
+    let c = cstr(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: mode as u64,
+        resolve,
+    };
+    loop {
+        // SAFETY: `c` is a valid C string and `how` a properly sized open_how struct.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        if r >= 0 {
+            // SAFETY: the kernel returned a new descriptor that we now own.
+            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EAGAIN) && e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// `pivot_root(2)`.
+pub(crate) fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
+    let a = cstr(new_root)?;
+    let b = cstr(put_old)?;
+    // SAFETY: two valid C strings.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Marks every descriptor ≥ `from` close-on-exec, so nothing the monitor (or the daemon
+/// that spawned it) leaked reaches the container process.
+pub(crate) fn cloexec_from(from: u32) -> io::Result<()> {
+    // SAFETY: close_range with integer arguments only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            from,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    // Older kernels: walk /proc/self/fd.
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd: &RawFd| fd >= from as RawFd)
+        .collect();
+    for fd in fds {
+        // SAFETY: setting FD_CLOEXEC on a descriptor number is harmless even if stale.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
+}
+
+/// `setns(2)` on an open namespace descriptor.
+pub(crate) fn setns(fd: &impl AsRawFd, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor we hold.
+    if unsafe { libc::setns(fd.as_raw_fd(), nstype) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends one descriptor plus a tag byte over a unix socket (SCM_RIGHTS).
+pub(crate) fn send_fd(sock: RawFd, tag: u8, fd: RawFd) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [io::IoSlice::new(std::slice::from_ref(&tag))];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// Receives one message from a SEQPACKET socket; returns its bytes and an attached fd.
+pub(crate) fn recv_msg(sock: RawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(v) = c {
+            for f in v {
+                // SAFETY: descriptors received via SCM_RIGHTS are new and ours.
+                let o = unsafe { OwnedFd::from_raw_fd(f) };
+                if fd.is_none() {
+                    fd = Some(o);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+/// Writes all bytes, retrying on EINTR (for raw descriptors in the child).
+pub(crate) fn write_all_fd(fd: RawFd, mut b: &[u8]) -> io::Result<()> {
+    while !b.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        b = &b[r as usize..];
+    }
+    Ok(())
+}
+
+/// Leaves the process immediately (no atexit handlers, no unwinding): the right exit for a
+/// forked child that must not run the parent's cleanup.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}

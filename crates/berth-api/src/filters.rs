@@ -84,7 +84,7 @@ impl Filters {
     pub fn add_cli(&mut self, arg: &str) -> Result<(), String> {
         let (k, v) = arg
             .split_once('=')
-            .ok_or_else(|| format!("bad format of filter (expected name=value)"))?;
+            .ok_or_else(|| "bad format of filter (expected name=value)".to_string())?;
         self.0
             .entry(k.trim().to_lowercase())
             .or_default()

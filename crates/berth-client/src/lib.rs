@@ -98,9 +98,20 @@ pub fn query(pairs: &[(&str, Option<String>)]) -> String {
     }
 }
 
-/// Percent-encodes one path segment (names and references may hold `/` and `:`).
+/// Escapes a name for use in a path the way Go's `url.URL{Path: p}.String()` does for
+/// the docker client: `/` and `:` stay as they are (the daemon routes
+/// `/images/library/busybox:latest/json` by pattern), only characters that would
+/// break the request line or the query are encoded.
 pub fn seg(s: &str) -> String {
-    urlencoding::encode(s).into_owned()
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'%' | b' ' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' => out.push_str(&format!("%{b:02X}")),
+            0..=0x20 | 0x7f..=0xff => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
 }
 
 /// A buffered body.
@@ -406,6 +417,24 @@ async fn decode<T: DeserializeOwned>(resp: Response<hyper::body::Incoming>) -> R
     serde_json::from_slice(body).map_err(|e| Error::Decode(e.to_string()))
 }
 
+/// A streamed request body read from `r` in 64 KiB chunks (archives for load/import,
+/// which may be larger than memory).
+pub fn body_from_reader<R: AsyncRead + Send + Unpin + 'static>(r: R) -> Body {
+    use tokio::io::AsyncReadExt;
+    let s = futures_util::stream::unfold(r, |mut r| async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), r))
+            }
+            Err(e) => Some((Err(e), r)),
+        }
+    });
+    http_body_util::StreamBody::new(s).boxed_unsync()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,7 +450,8 @@ mod tests {
             ]),
             "?a=x%20y&c=1"
         );
-        assert_eq!(seg("a/b:c"), "a%2Fb%3Ac");
+        assert_eq!(seg("a/b:c"), "a/b:c");
+        assert_eq!(seg("a b?#%"), "a%20b%3F%23%25");
     }
 
     #[test]
@@ -446,22 +476,4 @@ mod tests {
             .to_string()
             .starts_with("Cannot connect to the berth daemon at unix:///nonexistent/berth.sock."));
     }
-}
-
-/// A streamed request body read from `r` in 64 KiB chunks (archives for load/import,
-/// which may be larger than memory).
-pub fn body_from_reader<R: AsyncRead + Send + Unpin + 'static>(r: R) -> Body {
-    use tokio::io::AsyncReadExt;
-    let s = futures_util::stream::unfold(r, |mut r| async move {
-        let mut buf = vec![0u8; 64 * 1024];
-        match r.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(hyper::body::Frame::data(Bytes::from(buf))), r))
-            }
-            Err(e) => Some((Err(e), r)),
-        }
-    });
-    http_body_util::StreamBody::new(s).boxed_unsync()
 }

@@ -6,16 +6,14 @@ use crate::error::Result;
 use crate::store::Table;
 use std::sync::Arc;
 
-fn monitor_alive(pid_file: &std::path::Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(pid_file) else {
-        return false;
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return false;
-    };
-    // The monitor is a `berth` process; check the comm so a reused pid is not mistaken.
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() && comm.trim() == "berth"
+/// Whether the monitor recorded in `pid_file` still runs. Its command line names the
+/// container ID, so a recycled pid is not mistaken for it.
+fn monitor_alive(pid_file: &std::path::Path, id: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(pid_file) else { return false };
+    let Ok(pid) = text.trim().parse::<i32>() else { return false };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.iter().any(|a| *a == b"monitor") && args.iter().any(|a| *a == id.as_bytes())
 }
 
 pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
@@ -35,7 +33,7 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         if !was_running {
             continue;
         }
-        if monitor_alive(&paths.monitor_pid_file()) && paths.socket().exists() {
+        if monitor_alive(&paths.monitor_pid_file(), &c.id) && paths.socket().exists() {
             match monitor_link::link_container(daemon, &c, false).await {
                 Ok(()) => {
                     tracing::info!("re-adopted running container {}", c.id);

@@ -21,6 +21,9 @@ fn sample(daemon: &Daemon, c: &Container) -> Value {
     }
     let path = daemon.cgroup_path(&rec);
     let s = berth_runtime::cgroups::stats(&path).unwrap_or_default();
+    // An unlimited cgroup reports a huge number; docker shows the host's memory instead.
+    let host_mem = crate::system::mem_total();
+    let mem_limit = if s.memory_limit == 0 || s.memory_limit > host_mem { host_mem } else { s.memory_limit };
     let percpu: Value = if s.cpu_percpu_ns.is_empty() {
         Value::Null
     } else {
@@ -47,7 +50,7 @@ fn sample(daemon: &Daemon, c: &Container) -> Value {
         "precpu_stats": {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
         "memory_stats": {
             "usage": s.memory_usage,
-            "limit": s.memory_limit,
+            "limit": mem_limit,
             "stats": s.memory_stat
         },
         "networks": {}

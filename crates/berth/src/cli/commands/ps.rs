@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(r["Ports"], "0.0.0.0:8080->80/tcp, 443/tcp");
         assert_eq!(r["Networks"], "bridge");
         let f = Format::parse(None, DEFAULT).unwrap();
-        let out = f.render(&[r.clone()], &header()).unwrap();
+        let out = f.render(std::slice::from_ref(&r), &header()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "CONTAINER ID   IMAGE     COMMAND                  CREATED         STATUS         PORTS                           NAMES");
         assert_eq!(lines[1], "0123456789ab   busybox   \"sh -c 'echo hello w…\"   5 seconds ago   Up 3 seconds   0.0.0.0:8080->80/tcp, 443/tcp   web");

@@ -299,6 +299,11 @@ pub async fn run(ctx: &Ctx, args: &[String]) -> CliResult {
     };
     if let Err(e) = client.start_container(&id, None).await {
         drop(_raw);
+        if auto_remove {
+            // docker waits for the removal before reporting; bounded so that a
+            // daemon that never removes cannot hang us.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), wait.finish()).await;
+        }
         let msg = client_error_text(&e);
         return Err(run_fail("run", &msg, start_error_code(&msg)));
     }

@@ -45,10 +45,7 @@ pub async fn pump(
         let mut matcher = detach_keys.map(term::DetachMatcher::new);
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = match sin.read(&mut buf).await {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
+            let n = sin.read(&mut buf).await.unwrap_or_default();
             if n == 0 {
                 let _ = writer.close_write().await;
                 return Ended::Output;

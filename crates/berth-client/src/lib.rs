@@ -106,7 +106,8 @@ pub fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'%' | b' ' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}' => out.push_str(&format!("%{b:02X}")),
+            b'%' | b' ' | b'?' | b'#' | b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|'
+            | b'}' => out.push_str(&format!("%{b:02X}")),
             0..=0x20 | 0x7f..=0xff => out.push_str(&format!("%{b:02X}")),
             _ => out.push(b as char),
         }

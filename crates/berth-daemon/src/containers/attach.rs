@@ -114,6 +114,9 @@ pub async fn pump_stdin<R: AsyncRead + Unpin>(
 ) -> bool {
     let mut buf = vec![0u8; 32 * 1024];
     let mut matched = 0usize;
+    // `docker run -i` attaches before it starts the container and may send all of its
+    // stdin (and EOF) before the monitor exists: hold it until the run begins.
+    let exits_at_attach = c.lifecycle.borrow().exits;
     loop {
         let n = match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -127,7 +130,7 @@ pub async fn pump_stdin<R: AsyncRead + Unpin>(
                     if matched == keys.len() {
                         let before = &data[..(i + 1).saturating_sub(keys.len())];
                         if !before.is_empty() {
-                            send_stdin(c, before).await;
+                            send_stdin(c, before, exits_at_attach).await;
                         }
                         return true;
                     }
@@ -140,11 +143,11 @@ pub async fn pump_stdin<R: AsyncRead + Unpin>(
                 data = &data[..n - matched.min(n)];
             }
         }
-        if !data.is_empty() && !send_stdin(c, data).await {
+        if !data.is_empty() && !send_stdin(c, data, exits_at_attach).await {
             return false;
         }
     }
-    if close_on_eof {
+    if close_on_eof && monitor_ready(c, exits_at_attach).await {
         if let Some(w) = c.monitor.lock().await.as_mut() {
             let _ = w.send(FrameKind::StdinClose, &[]).await;
         }
@@ -152,7 +155,32 @@ pub async fn pump_stdin<R: AsyncRead + Unpin>(
     false
 }
 
-async fn send_stdin(c: &Arc<Container>, data: &[u8]) -> bool {
+/// Waits until the container has a monitor link; false once the run that was current
+/// (or next) at attach time has ended, or the container is gone.
+async fn monitor_ready(c: &Arc<Container>, exits_at_attach: u64) -> bool {
+    let mut rx = c.lifecycle.subscribe();
+    loop {
+        if c.monitor.lock().await.is_some() {
+            return true;
+        }
+        {
+            let l = rx.borrow_and_update();
+            if l.exits != exits_at_attach || l.removed {
+                return false;
+            }
+        }
+        // The link is set just before `running` flips; re-check now and then as well.
+        match tokio::time::timeout(std::time::Duration::from_millis(100), rx.changed()).await {
+            Ok(Err(_)) => return false,
+            _ => {}
+        }
+    }
+}
+
+async fn send_stdin(c: &Arc<Container>, data: &[u8], exits_at_attach: u64) -> bool {
+    if !monitor_ready(c, exits_at_attach).await {
+        return false;
+    }
     match c.monitor.lock().await.as_mut() {
         Some(w) => w.send(FrameKind::Stdin, data).await.is_ok(),
         None => false,

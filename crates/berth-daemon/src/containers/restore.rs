@@ -47,8 +47,33 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         monitor_link::handle_exit(daemon, &c, status).await;
         to_restart.push(c);
     }
+    sweep_orphans(daemon);
     // Containers with `always` / `unless-stopped` that were not stopped by the user come
     // back after a daemon restart (handled by handle_exit's restart path).
     let _ = to_restart;
     Ok(())
+}
+
+/// Removes what a crash can leave behind: directories of containers that are no longer
+/// in the database (removal commits the record first), rootfs mounts of containers that
+/// are not running, and image content no image refers to.
+fn sweep_orphans(daemon: &Daemon) {
+    let known: std::collections::HashSet<String> = daemon.containers.all().iter().map(|c| c.id.clone()).collect();
+    for base in [daemon.config.data_root.join("containers"), daemon.config.exec_root.join("containers")] {
+        let Ok(rd) = std::fs::read_dir(&base) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if !known.contains(&name) {
+                let _ = berth_image::snapshot::unmount(&e.path().join("rootfs"));
+                tracing::info!("removing leftovers of deleted container {name}");
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    for c in daemon.containers.all() {
+        if !c.is_running() {
+            let _ = berth_image::snapshot::unmount(&daemon.container_paths(&c.id).rootfs());
+        }
+    }
+    daemon.images.gc();
 }

@@ -244,8 +244,8 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
                 break;
             };
             let size_str = String::from_utf8_lossy(&rest[..nl]);
-            let size = usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16)
-                .unwrap_or(0);
+            let size =
+                usize::from_str_radix(size_str.split(';').next().unwrap().trim(), 16).unwrap_or(0);
             rest = &rest[nl + 2..];
             if size == 0 || rest.len() < size {
                 out.extend_from_slice(&rest[..size.min(rest.len())]);
@@ -359,7 +359,9 @@ impl TestDaemon {
     /// Everything the daemon(s) logged so far.
     pub fn daemon_log(&self) -> String {
         (1..=self.generation)
-            .map(|g| std::fs::read_to_string(self.dir.join(format!("daemon{g}.log"))).unwrap_or_default())
+            .map(|g| {
+                std::fs::read_to_string(self.dir.join(format!("daemon{g}.log"))).unwrap_or_default()
+            })
             .collect::<Vec<_>>()
             .join("\n--- restart ---\n")
     }

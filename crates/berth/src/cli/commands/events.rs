@@ -39,9 +39,16 @@ pub fn event_line(e: &Event) -> String {
         e.time * 1_000_000_000
     };
     let t = Local.timestamp_nanos(nanos);
+    // Go's "2006-01-02T15:04:05.000000000Z07:00": a zero offset prints as "Z"
+    let zone = t.format("%:z").to_string();
+    let zone = if zone == "+00:00" {
+        "Z".to_string()
+    } else {
+        zone
+    };
     let mut line = format!(
-        "{} {} {} {}",
-        t.format("%Y-%m-%dT%H:%M:%S%.9f%:z"),
+        "{}{zone} {} {} {}",
+        t.format("%Y-%m-%dT%H:%M:%S%.9f"),
         e.kind,
         e.action,
         e.actor.id

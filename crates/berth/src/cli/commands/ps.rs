@@ -169,6 +169,7 @@ pub fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
     m.insert("Mounts".into(), json!(mounts.join(",")));
     m.insert("Names".into(), json!(names.join(",")));
     m.insert("Networks".into(), json!(networks.join(",")));
+    m.insert("Platform".into(), Value::Null);
     m.insert("Ports".into(), json!(ports_text(&c.ports)));
     m.insert("RunningFor".into(), json!(human::since(c.created, now)));
     m.insert("Size".into(), json!(size));

@@ -584,7 +584,7 @@ pub fn go_print(v: &Value) -> String {
 
 /// Go's encoding/json output (compact, HTML-safe escapes), as docker's `json` helper.
 pub fn go_json(v: &Value) -> String {
-    let s = serde_json::to_string(v).unwrap_or_default();
+    let s = serde_json::to_string(&public_view(v)).unwrap_or_default();
     s.replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")

@@ -1,0 +1,218 @@
+//! End-to-end: the berth CLI (and, when installed, the docker CLI) against a private
+//! daemon with its own data root, exec root, socket and cgroup parent. Skipped when
+//! not root or when no static busybox is available for the bootstrap image.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    host: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new(bin())
+            .args(["-H", &self.host, "container", "prune", "-f"])
+            .output();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.dir.path();
+    }
+}
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+fn busybox() -> Option<&'static str> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+fn start_daemon() -> Option<Daemon> {
+    if !nix::unistd::geteuid().is_root() || busybox().is_none() {
+        eprintln!("skipping: needs root and a static busybox");
+        return None;
+    }
+    // short paths: monitor sockets live under the exec root and must fit SUN_LEN
+    let dir = tempfile::Builder::new()
+        .prefix("b")
+        .tempdir_in("/tmp")
+        .ok()?;
+    let sock = dir.path().join("berth.sock");
+    let host = format!("unix://{}", sock.display());
+    let cg = format!("berth-clitest-{}", std::process::id());
+    let child = Command::new(bin())
+        .args(["daemon", "-H", &host])
+        .arg("--data-root")
+        .arg(dir.path().join("data"))
+        .arg("--exec-root")
+        .arg(dir.path().join("e"))
+        .args(["--cgroup-parent", &cg])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let d = Daemon { child, dir, host };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = berth(
+        &d,
+        &["image", "bootstrap", "busybox", "--busybox", busybox()?],
+    );
+    assert!(
+        out.status.success(),
+        "bootstrap: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(d)
+}
+
+fn berth(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(bin())
+        .env("BERTH_HOST", &d.host)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berth")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_ps_logs_exec_rm() {
+    let Some(d) = start_daemon() else { return };
+
+    let out = berth(&d, &["run", "--rm", "busybox", "echo", "hi"]);
+    assert_eq!(text(&out.stdout), "hi\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = berth(
+        &d,
+        &["run", "--rm", "busybox", "sh", "-c", "echo err >&2; exit 7"],
+    );
+    assert_eq!(text(&out.stderr), "err\n");
+    assert_eq!(out.status.code(), Some(7));
+
+    let out = berth(
+        &d,
+        &["run", "-d", "--name", "web", "busybox", "sleep", "100"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let id = text(&out.stdout).trim().to_string();
+    assert_eq!(id.len(), 64);
+
+    let out = berth(&d, &["ps", "--format", "{{.Names}} {{.Image}}"]);
+    assert_eq!(text(&out.stdout), "web busybox\n");
+    let out = berth(&d, &["ps"]);
+    assert!(
+        text(&out.stdout).starts_with("CONTAINER ID   IMAGE     COMMAND       CREATED   "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = berth(&d, &["exec", "web", "sh", "-c", "echo out; exit 3"]);
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(out.status.code(), Some(3));
+
+    let out = berth(&d, &["inspect", "--format", "{{.State.Status}}", "web"]);
+    assert_eq!(text(&out.stdout), "running\n");
+    let out = berth(&d, &["inspect", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "Error: No such object: nosuch\n");
+
+    let out = berth(
+        &d,
+        &[
+            "run",
+            "--name",
+            "lg",
+            "busybox",
+            "sh",
+            "-c",
+            "echo a; echo b >&2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = berth(&d, &["logs", "lg"]);
+    assert_eq!(
+        (text(&out.stdout), text(&out.stderr)),
+        ("a\n".into(), "b\n".into())
+    );
+
+    let out = berth(&d, &["rm", "-f", "web", "lg", "nosuch"]);
+    assert_eq!(text(&out.stdout), "web\nlg\n");
+    let out = berth(&d, &["rm", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "Error response from daemon: No such container: nosuch\n"
+    );
+
+    let out = berth(&d, &["run", "--rm", "busybox", "nosuchcmd"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+}
+
+#[test]
+fn flag_errors_and_connect_errors() {
+    let out = Command::new(bin())
+        .args(["run", "--bogus", "busybox"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).starts_with(
+        "unknown flag: --bogus\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+    ));
+    let out = Command::new(bin())
+        .args(["-H", "unix:///nonexistent/x.sock", "ps"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("Cannot connect to the berth daemon at unix:///nonexistent/x.sock. Is the berth daemon running?"));
+    let out = Command::new(bin()).args(["rm"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("berth: 'berth rm' requires at least 1 argument"));
+}
+
+#[test]
+fn docker_cli_sees_the_same_tables() {
+    if !Path::new("/usr/local/bin/docker").exists() {
+        return;
+    }
+    let Some(d) = start_daemon() else { return };
+    let out = berth(
+        &d,
+        &["run", "-d", "--name", "same", "busybox", "sleep", "100"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    for args in [
+        vec!["ps", "-a"],
+        vec!["images"],
+        vec!["inspect", "same"],
+        vec!["ps", "--format", "{{json .}}"],
+    ] {
+        let ours = berth(&d, &args);
+        let theirs = Command::new("/usr/local/bin/docker")
+            .env("DOCKER_HOST", &d.host)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            text(&ours.stdout),
+            text(&theirs.stdout),
+            "berth {args:?} differs from docker"
+        );
+    }
+    let _ = berth(&d, &["rm", "-f", "same"]);
+}

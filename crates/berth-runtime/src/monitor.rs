@@ -196,8 +196,11 @@ fn run(o: &Options) -> Result<i32, StartError> {
     // Socket first, so a daemon never sees a pid without a socket to connect to.
     let sock_path = bundle.join("monitor.sock");
     let _ = std::fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path)
+    let (dir_guard, bind_path) = crate::protocol::socket_path(&bundle, "monitor.sock")
+        .map_err(|e| err(format!("open {}: {e}", bundle.display())))?;
+    let listener = UnixListener::bind(&bind_path)
         .map_err(|e| err(format!("bind {}: {e}", sock_path.display())))?;
+    drop(dir_guard);
     listener
         .set_nonblocking(true)
         .map_err(|e| err(e.to_string()))?;

@@ -273,3 +273,44 @@ mod tests {
         assert_eq!(serde_json::from_str::<ExitStatus>(&j).unwrap(), s);
     }
 }
+
+/// A path to `dir/name` that fits in a unix socket address (108 bytes). Long paths are
+/// reached through `/proc/self/fd/<dir fd>/name`; keep the returned `File` open until the
+/// socket is bound or connected.
+pub fn socket_path(
+    dir: &std::path::Path,
+    name: &str,
+) -> io::Result<(Option<std::fs::File>, std::path::PathBuf)> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let full = dir.join(name);
+    if full.as_os_str().as_bytes().len() < 100 {
+        return Ok((None, full));
+    }
+    let d = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    let short = std::path::PathBuf::from(format!("/proc/self/fd/{}/{name}", d.as_raw_fd()));
+    Ok((Some(d), short))
+}
+
+#[cfg(test)]
+mod socket_path_tests {
+    #[test]
+    fn long_directories_get_a_short_path() {
+        let base = tempfile::tempdir().unwrap();
+        let long = base.path().join("x".repeat(120));
+        std::fs::create_dir(&long).unwrap();
+        let (guard, path) = super::socket_path(&long, "monitor.sock").unwrap();
+        assert!(guard.is_some() && path.as_os_str().len() < 108);
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(guard);
+        let (g2, p2) = super::socket_path(&long, "monitor.sock").unwrap();
+        let _c = std::os::unix::net::UnixStream::connect(&p2).unwrap();
+        drop(g2);
+        assert!(l.accept().is_ok());
+        assert!(long.join("monitor.sock").exists());
+    }
+}

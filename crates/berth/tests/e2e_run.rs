@@ -150,7 +150,10 @@ fn run_labels_and_ps_label_filters() {
     assert_eq!(names("label=app"), ["ca", "cb"]);
     assert_eq!(names("label=tier"), ["ca"]);
     assert!(names("label=nope").is_empty());
-    assert_eq!(d.inspect("ca", "{{index .Config.Labels \"tier\"}}"), "front");
+    assert_eq!(
+        d.inspect("ca", "{{index .Config.Labels \"tier\"}}"),
+        "front"
+    );
 }
 
 #[test]

@@ -298,9 +298,40 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
         ));
     }
     let sub = inst.output.subscribe();
-    launch(daemon, &c, inst, tty).await?;
-    if let Some(size) = body.console_size.as_ref().filter(|s| s.len() == 2) {
-        inst.resize(size[0] as u16, size[1] as u16).await;
+    match launch(daemon, &c, inst, tty).await {
+        Ok(()) => {
+            if let Some(size) = body.console_size.as_ref().filter(|s| s.len() == 2) {
+                inst.resize(size[0] as u16, size[1] as u16).await;
+            }
+        }
+        Err(e) => {
+            // Like moby: a failed exec start still hijacks, writes the error to the
+            // client's stdout and records 127/126 as the exec's exit code, which the CLI
+            // reads from `GET /exec/{id}/json` and exits with.
+            let msg = e.to_api().message.replacen(
+                "failed to create task for container: failed to create shim task: OCI runtime create failed",
+                "OCI runtime exec failed: exec failed",
+                1,
+            );
+            let code = if msg.contains("executable file not found") || msg.contains("no such file")
+            {
+                127
+            } else {
+                126
+            };
+            {
+                let mut st = inst.state();
+                st.started = true;
+                st.running = false;
+                st.exit_code = Some(code);
+            }
+            let _ = std::fs::remove_dir_all(daemon.exec_dir(&inst.id));
+            let _ = inst
+                .output
+                .send(Output::Data(1, Bytes::from(format!("{msg}\r\n"))));
+            let _ = inst.output.send(Output::Exit(code));
+            inst.done.send_replace(true);
+        }
     }
     daemon.container_event(
         &c,

@@ -130,8 +130,13 @@ fn start_error(reason: &str) -> berth_api::ApiError {
 /// Connects to a monitor's socket, retrying briefly while it comes up.
 pub async fn connect_socket(path: &Path) -> std::io::Result<UnixStream> {
     let mut last = None;
+    let (dir, name) = match (path.parent(), path.file_name().and_then(|n| n.to_str())) {
+        (Some(d), Some(n)) => (d, n),
+        _ => return Err(std::io::Error::other("bad monitor socket path")),
+    };
     for _ in 0..50 {
-        match UnixStream::connect(path).await {
+        let (_guard, short) = berth_runtime::protocol::socket_path(dir, name)?;
+        match UnixStream::connect(&short).await {
             Ok(s) => return Ok(s),
             Err(e) => last = Some(e),
         }

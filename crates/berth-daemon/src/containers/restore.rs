@@ -9,8 +9,12 @@ use std::sync::Arc;
 /// Whether the monitor recorded in `pid_file` still runs. Its command line names the
 /// container ID, so a recycled pid is not mistaken for it.
 fn monitor_alive(pid_file: &std::path::Path, id: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(pid_file) else { return false };
-    let Ok(pid) = text.trim().parse::<i32>() else { return false };
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return false;
+    };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     args.iter().any(|a| *a == b"monitor") && args.iter().any(|a| *a == id.as_bytes())
@@ -58,9 +62,19 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
 /// in the database (removal commits the record first), rootfs mounts of containers that
 /// are not running, and image content no image refers to.
 fn sweep_orphans(daemon: &Daemon) {
-    let known: std::collections::HashSet<String> = daemon.containers.all().iter().map(|c| c.id.clone()).collect();
-    for base in [daemon.config.data_root.join("containers"), daemon.config.exec_root.join("containers")] {
-        let Ok(rd) = std::fs::read_dir(&base) else { continue };
+    let known: std::collections::HashSet<String> = daemon
+        .containers
+        .all()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    for base in [
+        daemon.config.data_root.join("containers"),
+        daemon.config.exec_root.join("containers"),
+    ] {
+        let Ok(rd) = std::fs::read_dir(&base) else {
+            continue;
+        };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             if !known.contains(&name) {

@@ -23,7 +23,11 @@ fn sample(daemon: &Daemon, c: &Container) -> Value {
     let s = berth_runtime::cgroups::stats(&path).unwrap_or_default();
     // An unlimited cgroup reports a huge number; docker shows the host's memory instead.
     let host_mem = crate::system::mem_total();
-    let mem_limit = if s.memory_limit == 0 || s.memory_limit > host_mem { host_mem } else { s.memory_limit };
+    let mem_limit = if s.memory_limit == 0 || s.memory_limit > host_mem {
+        host_mem
+    } else {
+        s.memory_limit
+    };
     let percpu: Value = if s.cpu_percpu_ns.is_empty() {
         Value::Null
     } else {

@@ -109,7 +109,12 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             ))
         }
 
-        (_, ["images", ..]) => crate::images::handlers::route(daemon, req, &m, &path).await,
+        (_, ["images", ..]) => {
+            let decoded = urlencoding::decode(&path)
+                .map(|c| c.into_owned())
+                .unwrap_or(path.clone());
+            crate::images::handlers::route(daemon, req, &m, &decoded).await
+        }
 
         _ => {
             if seg.first() == Some(&"containers")

@@ -2,13 +2,13 @@
 
 use nix::sys::termios::{self, SetArg, Termios};
 use std::io::IsTerminal;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 /// Restores the saved terminal mode when dropped, so a panic or early return never
 /// leaves the user's shell in raw mode.
 pub struct RawGuard {
     saved: Termios,
-    fd: i32,
+    fd: OwnedFd,
 }
 
 impl RawGuard {
@@ -16,23 +16,20 @@ impl RawGuard {
     pub fn enable(fd: BorrowedFd<'_>) -> nix::Result<RawGuard> {
         let saved = termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
+        // Like docker's term.MakeRaw: output post-processing off too, the container's
+        // pty already turned "\n" into "\r\n".
         termios::cfmakeraw(&mut raw);
-        // docker keeps output post-processing so "\n" still returns the carriage
-        raw.output_flags |= termios::OutputFlags::OPOST | termios::OutputFlags::ONLCR;
         termios::tcsetattr(fd, SetArg::TCSANOW, &raw)?;
-        use std::os::fd::AsRawFd;
-        Ok(RawGuard {
-            saved,
-            fd: fd.as_raw_fd(),
-        })
+        let fd = fd
+            .try_clone_to_owned()
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF)))?;
+        Ok(RawGuard { saved, fd })
     }
 }
 
 impl Drop for RawGuard {
     fn drop(&mut self) {
-        // SAFETY: the fd is stdin/stdout, open for the life of the process.
-        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
-        let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &self.saved);
+        let _ = termios::tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved);
     }
 }
 
@@ -47,10 +44,8 @@ pub fn stdout_is_tty() -> bool {
 
 /// The terminal size (rows, cols) of stdout, if it is a terminal.
 pub fn size() -> Option<(u16, u16)> {
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; fd 1 is stdout.
-    let r = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) };
-    (r == 0 && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
 }
 
 /// docker's default detach sequence.

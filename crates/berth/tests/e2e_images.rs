@@ -1,0 +1,160 @@
+//! End-to-end: image and system commands through the docker CLI.
+
+mod common;
+
+#[test]
+fn images_tag_rmi() {
+    daemon!(d);
+    let ls = d.docker(&["images"]).out();
+    assert!(ls.starts_with("REPOSITORY"), "{ls}");
+    let row = ls.lines().find(|l| l.starts_with("busybox")).unwrap();
+    assert!(row.contains("latest"), "{row}");
+    let id = d.inspect("busybox", "{{.Id}}");
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    assert!(row.contains(&id[7..19]), "{row}");
+
+    d.docker(&["tag", "busybox", "mine/bb:v1"]).ok();
+    assert_eq!(d.inspect("mine/bb:v1", "{{.Id}}"), id);
+    let repos = d
+        .docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .out();
+    assert!(repos.lines().any(|l| l == "mine/bb:v1"), "{repos}");
+
+    // rmi of one of two names only untags.
+    let o = d.docker(&["rmi", "mine/bb:v1"]).out();
+    assert_eq!(o, "Untagged: mine/bb:v1");
+    assert_eq!(d.image_ids(), [id.clone()]);
+
+    // In use by a container: 409 conflict.
+    d.docker(&["create", "--name", "user1", "busybox", "true"])
+        .ok();
+    let o = d.docker(&["rmi", &id]);
+    assert_ne!(o.code, 0);
+    assert!(
+        o.stderr.contains("conflict: unable to delete")
+            && o.stderr.contains("is being used by stopped container"),
+        "{}",
+        o.stderr
+    );
+    let r = d.request("DELETE", &format!("/images/{id}"), &[], &[]);
+    assert_eq!(r.status, 409, "{}", r.text());
+    d.docker(&["rm", "user1"]).ok();
+
+    // Last name: untag and delete.
+    let o = d.docker(&["rmi", "busybox"]).out();
+    assert!(o.contains("Untagged: busybox:latest"), "{o}");
+    assert!(o.contains(&format!("Deleted: {id}")), "{o}");
+    assert!(d.image_ids().is_empty());
+    let o = d.docker(&["rmi", "busybox"]);
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("No such image: busybox"), "{}", o.stderr);
+}
+
+#[test]
+fn history_save_load_round_trip() {
+    daemon!(d);
+    let hist = d.docker(&["history", "busybox"]).out();
+    assert!(hist.starts_with("IMAGE"), "{hist}");
+    assert!(hist.lines().count() >= 2, "{hist}");
+
+    let id = d.inspect("busybox", "{{.Id}}");
+    let tar = d.dir.join("bb.tar");
+    d.docker(&["save", "-o", tar.to_str().unwrap(), "busybox"])
+        .ok();
+    assert!(std::fs::metadata(&tar).unwrap().len() > 100_000);
+    d.docker(&["rmi", "busybox"]).ok();
+    assert!(d.image_ids().is_empty());
+    let o = d.docker(&["load", "-i", tar.to_str().unwrap()]).out();
+    assert!(o.contains("Loaded image: busybox:latest"), "{o}");
+    assert_eq!(d.inspect("busybox", "{{.Id}}"), id);
+    // And it runs.
+    assert_eq!(
+        d.docker(&["run", "--rm", "busybox", "echo", "ok"]).out(),
+        "ok"
+    );
+
+    // save to stdout, load from stdin.
+    let saved = std::process::Command::new(common::DOCKER)
+        .args(["save", "busybox"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", &d.docker_config)
+        .output()
+        .unwrap();
+    assert!(saved.status.success());
+    d.docker(&["rmi", "busybox"]).ok();
+    let o = d.docker_stdin(&["load"], &saved.stdout).out();
+    assert!(o.contains("Loaded image: busybox:latest"), "{o}");
+    assert_eq!(d.inspect("busybox", "{{.Id}}"), id);
+}
+
+#[test]
+fn import_with_changes_and_image_prune() {
+    daemon!(d);
+    let tar = d.dir.join("rootfs.tar");
+    std::fs::write(&tar, common::busybox_tar()).unwrap();
+    let o = d
+        .docker(&[
+            "import",
+            "-c",
+            "ENV GREETING=hello",
+            "-c",
+            "CMD [\"sh\", \"-c\", \"echo $GREETING\"]",
+            "-c",
+            "WORKDIR /tmp",
+            tar.to_str().unwrap(),
+            "greeter:1",
+        ])
+        .out();
+    assert!(o.starts_with("sha256:"), "{o}");
+    assert_eq!(d.docker(&["run", "--rm", "greeter:1"]).out(), "hello");
+    assert_eq!(d.inspect("greeter:1", "{{.Config.WorkingDir}}"), "/tmp");
+
+    // Untagged (dangling) import, then prune removes it.
+    let o = d.docker(&["import", tar.to_str().unwrap()]).out();
+    let dangling = o.trim().to_string();
+    assert!(dangling.starts_with("sha256:"));
+    let listed = d
+        .docker(&["images", "-q", "--filter", "dangling=true"])
+        .out();
+    assert!(!listed.is_empty(), "dangling import not listed");
+    let o = d.docker(&["image", "prune", "-f"]).out();
+    assert!(o.contains("Total reclaimed space"), "{o}");
+    // Named images stay.
+    let ids = d.image_ids();
+    assert!(ids.contains(&d.inspect("greeter:1", "{{.Id}}")));
+    assert!(ids.contains(&d.inspect("busybox", "{{.Id}}")));
+    let listed = d
+        .docker(&["images", "-q", "--filter", "dangling=true"])
+        .out();
+    assert_eq!(listed, "", "dangling image survived prune");
+}
+
+#[test]
+fn system_df_info_version() {
+    daemon!(d);
+    d.docker(&["run", "--name", "dfc", "busybox", "true"]).ok();
+    let df = d.docker(&["system", "df"]).out();
+    assert!(df.starts_with("TYPE"), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Images")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Containers")), "{df}");
+
+    let driver = d.docker(&["info", "--format", "{{.Driver}}"]).out();
+    assert!(!driver.is_empty());
+    let info = d
+        .docker(&["info", "--format", "{{.Containers}} {{.Images}}"])
+        .out();
+    assert_eq!(info, "1 1");
+    let root = d.docker(&["info", "--format", "{{.DockerRootDir}}"]).out();
+    assert_eq!(root, d.data_root.to_str().unwrap());
+
+    assert_eq!(
+        d.docker(&["version", "--format", "{{.Server.APIVersion}}"])
+            .out(),
+        "1.50"
+    );
+    assert_eq!(
+        d.docker(&["version", "--format", "{{.Server.MinAPIVersion}}"])
+            .out(),
+        "1.24"
+    );
+}

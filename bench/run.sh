@@ -42,7 +42,7 @@ log() { printf '== %s\n' "$*" >&2; }
 monitor_pids() { # pids of `berth monitor` processes of this daemon
     local p
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^[^ ]* monitor .*$DIR/x" && echo "${p#/proc/}"
+        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^[^ ]* monitor .*$DIR/x" && echo "${p#/proc/}"
     done
     return 0
 }
@@ -77,6 +77,7 @@ trap 'exit 130' INT TERM
 
 # --- build and start -------------------------------------------------------------------------
 mkdir -p "$DIR/cfg" "$DIR/res"
+echo '{}' >"$DIR/cfg/config.json" # podman reads DOCKER_CONFIG too, and fails on a missing file
 if [ -z "${NO_BUILD:-}" ]; then
     log "cargo build --release -p berth"
     (cd "$REPO" && cargo build --release -p berth) >&2
@@ -122,14 +123,15 @@ pm() {
 PM_RUN="run --network none --cgroup-parent /$CG-podman --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"
 if [ -z "${NO_PEER:-}" ] && command -v podman >/dev/null; then
     mkdir -p "$PODMAN_DIR"/{root,run,tmp,net}
-    if pm import "$DIR/rootfs.tar" docker.io/library/busybox:latest >/dev/null 2>&1 &&
-        pm $PM_RUN --rm busybox true >/dev/null 2>&1; then
+    if pm import "$DIR/rootfs.tar" docker.io/library/busybox:latest >"$DIR/podman.log" 2>&1 &&
+        pm $PM_RUN --rm busybox true >>"$DIR/podman.log" 2>&1; then
         PODMAN_OK=1
         PODMAN_CMD="podman --root $PODMAN_DIR/root --runroot $PODMAN_DIR/run --tmpdir $PODMAN_DIR/tmp --network-config-dir $PODMAN_DIR/net --events-backend file --cgroup-manager cgroupfs"
         command -v runc >/dev/null && PODMAN_CMD="$PODMAN_CMD --runtime $(command -v runc)"
         log "peer: $(podman --version)"
     else
-        log "podman installed but cannot run containers here; peer skipped"
+        log "podman installed but cannot run containers here; peer skipped:"
+        tail -3 "$DIR/podman.log" >&2
     fi
 fi
 if [ -z "${NO_PEER:-}" ] && [ -S /var/run/docker.sock ] &&
@@ -219,7 +221,7 @@ if [ -n "$PODMAN_OK" ]; then
     for ((i = 0; i < N_PEER_CONTAINERS; i++)); do pm $PM_RUN -d busybox sleep 1000 >/dev/null; done
     sleep 1
     mapfile -t CONMONS < <(for p in /proc/[0-9]*; do
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^[^ ]*conmon .*$PODMAN_DIR" && echo "${p#/proc/}"; done)
+        tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -q "^[^ ]*conmon .*$PODMAN_DIR" && echo "${p#/proc/}"; done)
     NCONMON=${#CONMONS[@]}
     if [ "$NCONMON" -gt 0 ]; then
         CONMON_RSS=$(($(sum_mem Rss "${CONMONS[@]}") / NCONMON))

@@ -113,7 +113,7 @@ fn huge_body_then_still_alive() {
     daemon!(d);
     let images = d.image_ids();
     let mut body = b"{\"Image\":\"busybox\",\"Labels\":{\"x\":\"".to_vec();
-    body.extend(std::iter::repeat(b'a').take(20 * 1024 * 1024));
+    body.extend(std::iter::repeat_n(b'a', 20 * 1024 * 1024));
     body.extend_from_slice(b"\"}}");
     // Either an error status or a dropped connection is fine; a crash is not.
     if let Ok(r) = d.try_request(
@@ -122,7 +122,13 @@ fn huge_body_then_still_alive() {
         &[("Content-Type", "application/json")],
         &body,
     ) {
-        assert!(r.status >= 400, "20 MB create accepted: {}", r.status);
+        assert!(
+            r.status == 400 || r.status == 413,
+            "20 MB create: {} {}",
+            r.status,
+            r.text()
+        );
+        r.assert_error(r.status, "");
     }
     let r = d.get("/_ping");
     assert_eq!(r.status, 200);
@@ -163,7 +169,7 @@ fn import_rejects_path_traversal() {
     daemon!(d);
     let images = d.image_ids();
     let marker = d.dir.join("escaped");
-    let depth = "../".repeat(30);
+    let depth = "../".repeat(12);
     let evil = format!(
         "{depth}{}",
         marker.to_str().unwrap().trim_start_matches('/')
@@ -190,9 +196,10 @@ fn import_rejects_path_traversal() {
             &[("Content-Type", "application/x-tar")],
             &tar,
         );
+        eprintln!("traversal import answered {} {}", r.status, r.text());
         // An HTTP error or an error message in the progress stream.
         assert!(
-            r.status >= 400 || r.text().contains("error"),
+            r.status >= 400 || r.text().contains("errorDetail"),
             "traversal tar accepted: {} {}",
             r.status,
             r.text()

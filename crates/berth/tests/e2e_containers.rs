@@ -223,8 +223,8 @@ fn stop_default_and_timeout_on_ignored_term() {
     d.docker(&["run", "-d", "--name", "st1", "busybox", "sleep", "100"])
         .ok();
     d.docker(&["stop", "st1"]).ok();
-    // sleep as pid 1 has no SIGTERM handler: the kernel ignores it in a pid ns init...
-    // either way the container ends up stopped.
+    // `sleep` as pid 1 of its namespace ignores SIGTERM (no handler): stop escalates to
+    // SIGKILL after the timeout. Either way it ends up stopped.
     assert_eq!(d.inspect("st1", "{{.State.Status}}"), "exited");
 
     d.docker(&[
@@ -415,8 +415,6 @@ fn container_prune() {
 #[test]
 fn events_for_a_run() {
     daemon!(d);
-    let since = d.docker(&["version", "--format", "{{.Server.Os}}"]).out();
-    assert_eq!(since, "linux");
     let t0 = chrono::Utc::now().timestamp() - 1;
     d.docker(&["run", "--rm", "--name", "evt", "busybox", "true"])
         .ok();

@@ -23,7 +23,7 @@ fn images_tag_rmi() {
     // rmi of one of two names only untags.
     let o = d.docker(&["rmi", "mine/bb:v1"]).out();
     assert_eq!(o, "Untagged: mine/bb:v1");
-    assert_eq!(d.image_ids(), [id.clone()]);
+    assert_eq!(d.image_ids(), std::slice::from_ref(&id));
 
     // In use by a container: 409 conflict.
     d.docker(&["create", "--name", "user1", "busybox", "true"])

@@ -37,7 +37,12 @@ struct Podman {
     /// `--runtime runc` when runc is installed: crun refuses hybrid cgroup hosts
     /// ("cgroups in hybrid mode not supported"), runc does not.
     runtime: Option<PathBuf>,
+    /// containers/image keeps a blob-info cache at /var/lib/containers/cache whatever
+    /// `--root` says; when this test created that directory, it removes it again.
+    made_global_cache: bool,
 }
+
+const GLOBAL_CACHE: &str = "/var/lib/containers";
 
 impl Podman {
     fn new(bin: PathBuf) -> Podman {
@@ -51,6 +56,7 @@ impl Podman {
             dir,
             cgroup_parent: format!("berth-test-{tag}-podman"),
             runtime: on_path("runc"),
+            made_global_cache: !std::path::Path::new(GLOBAL_CACHE).exists(),
         }
     }
 
@@ -74,7 +80,10 @@ impl Podman {
         if let Some(r) = &self.runtime {
             c.arg("--runtime").arg(r);
         }
-        c.args(args).env("TMPDIR", self.dir.join("tmp"));
+        // podman reads DOCKER_CONFIG for registry auth and fails when it names no file.
+        c.args(args)
+            .env("TMPDIR", self.dir.join("tmp"))
+            .env_remove("DOCKER_CONFIG");
         c
     }
 
@@ -124,6 +133,9 @@ impl Drop for Podman {
         common::unmount_under(&self.dir);
         common::remove_cgroups(&self.cgroup_parent);
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.made_global_cache {
+            let _ = std::fs::remove_dir_all(GLOBAL_CACHE);
+        }
     }
 }
 

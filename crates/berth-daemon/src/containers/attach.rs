@@ -170,9 +170,10 @@ async fn monitor_ready(c: &Arc<Container>, exits_at_attach: u64) -> bool {
             }
         }
         // The link is set just before `running` flips; re-check now and then as well.
-        match tokio::time::timeout(std::time::Duration::from_millis(100), rx.changed()).await {
-            Ok(Err(_)) => return false,
-            _ => {}
+        if let Ok(Err(_)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), rx.changed()).await
+        {
+            return false;
         }
     }
 }

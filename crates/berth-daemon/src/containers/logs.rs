@@ -24,7 +24,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (&s[..], 1),
     };
     let n: f64 = num.trim().parse().ok()?;
-    (n > 0.0).then(|| (n * mult as f64) as u64)
+    (n > 0.0).then_some((n * mult as f64) as u64)
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,7 +50,7 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
             }
         }
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     out.push(path.to_path_buf());
     out
@@ -219,7 +219,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
         if !first.is_empty() && tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
-        if !follow || tail == Some(0) && !follow {
+        if !follow {
             return;
         }
         // Follow: read what the monitor appends; container output wakes us early.

@@ -30,9 +30,9 @@ pub fn validate(
     match policy.name.as_str() {
         "" | "no" => {
             if policy.maximum_retry_count != 0 {
-                return Err(berth_api::ApiError::invalid(format!(
-                    "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                )));
+                return Err(berth_api::ApiError::invalid(
+                    "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+                ));
             }
         }
         "always" | "unless-stopped" => {
@@ -42,9 +42,9 @@ pub fn validate(
                 ));
             }
             if auto_remove {
-                return Err(berth_api::ApiError::invalid(format!(
-                    "conflicting options: cannot specify both --restart and --rm"
-                )));
+                return Err(berth_api::ApiError::invalid(
+                    "conflicting options: cannot specify both --restart and --rm",
+                ));
             }
         }
         "on-failure" => {

@@ -17,7 +17,7 @@ fn monitor_alive(pid_file: &std::path::Path, id: &str) -> bool {
     };
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    args.iter().any(|a| *a == b"monitor") && args.iter().any(|a| *a == id.as_bytes())
+    args.contains(&&b"monitor"[..]) && args.contains(&id.as_bytes())
 }
 
 pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
@@ -35,6 +35,20 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         let c = Container::new(rec);
         daemon.containers.insert(c.clone());
         if !was_running {
+            // A daemon killed between spawning a monitor and recording the start leaves a
+            // monitor holding an init that never got "go": end it.
+            if monitor_alive(&paths.monitor_pid_file(), &c.id) {
+                if let Some(pid) = std::fs::read_to_string(paths.monitor_pid_file())
+                    .ok()
+                    .and_then(|t| t.trim().parse::<i32>().ok())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+            let _ = std::fs::remove_dir_all(&paths.bundle);
             continue;
         }
         if monitor_alive(&paths.monitor_pid_file(), &c.id) && paths.socket().exists() {

@@ -63,7 +63,7 @@ pub fn resolve_user(
             f[5].to_string(),
             f[0].to_string(),
         ),
-        (None, Ok(n)) => (n, n.min(0), "/".to_string(), String::new()),
+        (None, Ok(n)) => (n, 0, "/".to_string(), String::new()),
         (None, Err(_)) => {
             return Err(ApiError::invalid(format!(
                 "unable to find user {user_part}: no matching entries in passwd file"

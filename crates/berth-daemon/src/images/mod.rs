@@ -96,7 +96,7 @@ impl ImageService {
                 .keys()
                 .filter(|id| id[7..].starts_with(hex))
                 .collect();
-            if hex.len() >= 1 && matches.len() == 1 {
+            if !hex.is_empty() && matches.len() == 1 {
                 return Ok(matches[0].clone());
             }
             return Err(ApiError::no_such_image(name).into());

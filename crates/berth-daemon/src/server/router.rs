@@ -116,16 +116,7 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             crate::images::handlers::route(daemon, req, &m, &decoded).await
         }
 
-        _ => {
-            if seg.first() == Some(&"containers")
-                || seg.first() == Some(&"images")
-                || seg.first() == Some(&"exec")
-            {
-                Err(ApiError::not_found(format!("page not found")).into())
-            } else {
-                Err(ApiError::not_found("page not found").into())
-            }
-        }
+        _ => Err(ApiError::not_found("page not found").into()),
     }
 }
 

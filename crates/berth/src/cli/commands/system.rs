@@ -26,6 +26,7 @@ fn client_block(ctx: &Ctx) -> Value {
         "Platform": {"Name": "berth"},
         "Version": berth_api::version::BERTH_VERSION,
         "ApiVersion": ctx.client.api_version(),
+        "APIVersion": ctx.client.api_version(),
         "DefaultAPIVersion": berth_api::API_VERSION,
         "GitCommit": option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown"),
         "GoVersion": "n/a (rust)",
@@ -59,6 +60,13 @@ pub async fn version(ctx: &Ctx, args: &[String]) -> CliResult {
             .ok()
             .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
             .unwrap_or(Value::Null);
+        // docker's templates see Go field names (`APIVersion`), the wire has `ApiVersion`.
+        let mut sv = sv;
+        if let Some(obj) = sv.as_object_mut() {
+            if let Some(v) = obj.get("ApiVersion").cloned() {
+                obj.insert("APIVersion".into(), v);
+            }
+        }
         let out = t
             .execute(&json!({"Client": client, "Server": sv}), false)
             .map_err(|e| Fail::new(e, 1))?;

@@ -37,12 +37,13 @@ struct Podman {
     /// `--runtime runc` when runc is installed: crun refuses hybrid cgroup hosts
     /// ("cgroups in hybrid mode not supported"), runc does not.
     runtime: Option<PathBuf>,
-    /// containers/image keeps a blob-info cache at /var/lib/containers/cache whatever
-    /// `--root` says; when this test created that directory, it removes it again.
-    made_global_cache: bool,
+    /// Host directories podman creates whatever `--root` says (containers/image's
+    /// blob-info cache, the network run dir) that did not exist before this test: removed
+    /// again in `Drop`.
+    made_global: Vec<&'static str>,
 }
 
-const GLOBAL_CACHE: &str = "/var/lib/containers";
+const GLOBAL_DIRS: [&str; 2] = ["/var/lib/containers", "/run/containers"];
 
 impl Podman {
     fn new(bin: PathBuf) -> Podman {
@@ -56,7 +57,10 @@ impl Podman {
             dir,
             cgroup_parent: format!("berth-test-{tag}-podman"),
             runtime: on_path("runc"),
-            made_global_cache: !std::path::Path::new(GLOBAL_CACHE).exists(),
+            made_global: GLOBAL_DIRS
+                .into_iter()
+                .filter(|d| !std::path::Path::new(d).exists())
+                .collect(),
         }
     }
 
@@ -133,8 +137,8 @@ impl Drop for Podman {
         common::unmount_under(&self.dir);
         common::remove_cgroups(&self.cgroup_parent);
         let _ = std::fs::remove_dir_all(&self.dir);
-        if self.made_global_cache {
-            let _ = std::fs::remove_dir_all(GLOBAL_CACHE);
+        for d in &self.made_global {
+            let _ = std::fs::remove_dir_all(d);
         }
     }
 }

@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 build release, start a private daemon, measure, clean up
 #   RUNS=50 N_CONTAINERS=50 bench/run.sh
-#   NO_BUILD=1 bench/run.sh      use target/release/berth as it is
+#   NO_BUILD=1 bench/run.sh      use the last release build as it is
 #   NO_PEER=1 bench/run.sh       skip podman / docker engine even when installed
 #
 # Needs root, /bin/busybox (static) and the docker CLI. Uses hyperfine when installed
@@ -79,11 +79,21 @@ trap 'exit 130' INT TERM
 mkdir -p "$DIR/cfg" "$DIR/res"
 echo '{}' >"$DIR/cfg/config.json" # podman reads DOCKER_CONFIG too, and fails on a missing file
 if [ -z "${NO_BUILD:-}" ]; then
-    log "cargo build --release -p berth"
-    (cd "$REPO" && cargo build --release -p berth) >&2
+    log "scripts/build-release.sh (static, non-PIE)"
+    "$REPO/scripts/build-release.sh" >/dev/null
 fi
 # A private copy: a rebuild in the tree during the run does not change what we measure.
-cp "$REPO/target/release/berth" "$BERTH"
+cp "$REPO/target/$(rustc -vV | sed -n 's/^host: //p')/release/berth" "$BERTH"
+
+# kB of a process: field Rss or Pss of smaps_rollup (VmRSS from status when no smaps_rollup)
+mem_kb() {
+    local pid=$1 field=$2
+    if [ -r "/proc/$pid/smaps_rollup" ]; then
+        awk -v f="$field:" '$1 == f { print $2 }' "/proc/$pid/smaps_rollup"
+    else
+        awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"
+    fi
+}
 
 log "starting daemon ($DIR, cgroup parent $CG)"
 "$BERTH" daemon --data-root "$DIR/data" --exec-root "$DIR/x" -H "unix://$SOCK" \
@@ -106,6 +116,10 @@ chmod 1777 "$R/tmp"
 tar -C "$R" -cf "$DIR/rootfs.tar" .
 "$DOCKER" import -c 'CMD ["sh"]' "$DIR/rootfs.tar" busybox:latest >/dev/null
 "$DOCKER" run --rm --network none busybox true # first run: layer unpack, caches
+sleep 1
+# Idle as a user finds it: started, one image imported, one container run and removed.
+IDLE_RSS=$(mem_kb "$DAEMON_PID" Rss)
+IDLE_PSS=$(mem_kb "$DAEMON_PID" Pss)
 
 BERTH_CLI=
 if "$BERTH" run --help >/dev/null 2>&1; then BERTH_CLI=1; else log "berth run missing: berth-CLI rows skipped"; fi
@@ -180,15 +194,6 @@ if [ -n "$DOCKERD_OK" ]; then
 fi
 
 # --- memory --------------------------------------------------------------------------------
-# kB of a process: field Rss or Pss of smaps_rollup (VmRSS from status when no smaps_rollup)
-mem_kb() {
-    local pid=$1 field=$2
-    if [ -r "/proc/$pid/smaps_rollup" ]; then
-        awk -v f="$field:" '$1 == f { print $2 }' "/proc/$pid/smaps_rollup"
-    else
-        awk '$1 == "VmRSS:" { print $2 }' "/proc/$pid/status"
-    fi
-}
 sum_mem() { # field pids...
     local f=$1 s=0 p v
     shift
@@ -196,10 +201,10 @@ sum_mem() { # field pids...
     echo "$s"
 }
 
-log "memory: daemon idle, then $N_CONTAINERS containers running sleep 1000"
+log "memory: daemon after the timing runs, then $N_CONTAINERS containers running sleep 1000"
 sleep 1
-IDLE_RSS=$(mem_kb "$DAEMON_PID" Rss)
-IDLE_PSS=$(mem_kb "$DAEMON_PID" Pss)
+WORKED_RSS=$(mem_kb "$DAEMON_PID" Rss)
+WORKED_PSS=$(mem_kb "$DAEMON_PID" Pss)
 for ((i = 0; i < N_CONTAINERS; i++)); do
     "$DOCKER" run -d --network none busybox sleep 1000 >/dev/null
 done
@@ -254,7 +259,8 @@ fi
 echo
 echo "| memory (kB) | Rss | Pss | target |"
 echo "| --- | ---: | ---: | ---: |"
-echo "| berth daemon, idle (no container yet) | $IDLE_RSS | $IDLE_PSS | ≤ 10240 |"
+echo "| berth daemon, idle (image imported, one run done) | $IDLE_RSS | $IDLE_PSS | ≤ 10240 |"
+echo "| berth daemon, idle after the timing runs (~250 containers) | $WORKED_RSS | $WORKED_PSS | |"
 echo "| berth daemon, $N_CONTAINERS containers running | $BUSY_RSS | $BUSY_PSS | |"
 echo "| berth daemon, after removing them | $AFTER_RSS | | |"
 echo "| berth monitor, per container (mean of $NMON) | $MON_RSS | $MON_PSS | ≤ 1024 |"

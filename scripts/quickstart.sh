@@ -14,8 +14,7 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
-cargo build --release -p berth
-BERTH=$PWD/target/release/berth
+BERTH=$(./scripts/build-release.sh)
 install -m 0755 "$BERTH" /usr/local/bin/berth
 
 if ! berth version >/dev/null 2>&1; then

@@ -18,7 +18,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 /// Sync message tags on the monitor ↔ child socket.
-pub(crate) const MSG_CGROUP: u8 = b'C';
 pub(crate) const MSG_GO: u8 = b'G';
 pub(crate) const MSG_PTY: u8 = b'P';
 pub(crate) const MSG_READY: u8 = b'R';
@@ -206,11 +205,29 @@ pub(crate) fn create(
         }
     }
 
+    // The child moves itself into its cgroups: a single thread writing "0" to a v1
+    // `tasks` file skips the global threadgroup lock that a pid written to `cgroup.procs`
+    // takes, and that lock waits for an RCU grace period (5-20 ms here) on every start.
+    let mut cgroup_dirs: Vec<PathBuf> = cgroup.map(|cg| cg.dirs()).unwrap_or_default();
+    cgroup_dirs.extend(extra_cgroup_dirs.iter().cloned());
+    let cgroup_files: Vec<(PathBuf, bool)> = cgroup_dirs
+        .into_iter()
+        .map(|d| {
+            let tasks = d.join("tasks");
+            if tasks.exists() {
+                (tasks, true)
+            } else {
+                (d.join("cgroup.procs"), cgroup.is_some())
+            }
+        })
+        .collect();
+
     let pid = sys::clone_fork(flags).map_err(|e| fail(format!("clone: {e}")))?;
     if pid == 0 {
         drop(parent_sock);
         let sock = child_sock.as_raw_fd();
-        let r = child(&mode, sock, join, unshare_cgroup, stdio, tty);
+        let r = join_cgroups(&cgroup_files)
+            .and_then(|()| child(&mode, sock, join, unshare_cgroup, stdio, tty));
         let e = match r {
             Ok(never) => match never {},
             Err(e) => e,
@@ -230,15 +247,6 @@ pub(crate) fn create(
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if let Some(cg) = cgroup {
-        cg.add_pid(pid)
-            .map_err(|e| abort(fail(format!("join cgroup: {e}"))))?;
-    }
-    for d in extra_cgroup_dirs {
-        // Exec: the process joins the container's cgroup in every hierarchy it can.
-        let _ = std::fs::write(d.join("cgroup.procs"), pid.to_string());
-    }
-    send(parent_sock.as_raw_fd(), &[MSG_CGROUP]).map_err(|e| abort(fail(e.to_string())))?;
 
     let mut pty_master = None;
     let mut buf = [0u8; 4096];
@@ -274,6 +282,20 @@ fn send_error(sock: RawFd, e: &StartError) {
 
 enum Never {}
 
+/// In the child, before any namespace changes: joins each cgroup by writing "0" (this
+/// thread). `required` files must succeed (the container's own cgroup); the others are
+/// best effort (an exec joining hierarchies it may not be able to enter).
+fn join_cgroups(files: &[(PathBuf, bool)]) -> Result<(), StartError> {
+    for (file, required) in files {
+        if let Err(e) = std::fs::write(file, "0") {
+            if *required {
+                return Err(fail(format!("join cgroup {}: {e}", file.display())));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Everything the child does between clone and execve.
 fn child(
     mode: &Mode<'_>,
@@ -284,12 +306,6 @@ fn child(
     tty: bool,
 ) -> Result<Never, StartError> {
     reset_signals();
-    // Wait until the monitor has put us into the cgroup.
-    let mut b = [0u8; 16];
-    let (n, _) = sys::recv_msg(sock, &mut b).map_err(|e| fail(format!("sync: {e}")))?;
-    if n == 0 || b[0] != MSG_CGROUP {
-        sys::exit_now(1);
-    }
     if unshare_cgroup {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| fail(format!("unshare cgroup namespace: {e}")))?;

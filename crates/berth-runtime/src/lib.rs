@@ -13,7 +13,7 @@ pub mod logfile;
 pub mod monitor;
 pub mod protocol;
 pub mod rootfs;
-mod sys;
+pub mod sys;
 
 pub use container::StartError;
 

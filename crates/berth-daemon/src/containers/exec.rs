@@ -3,7 +3,7 @@
 
 use super::attach::{hijack_head, pump_output, OutputWants};
 use super::monitor_link::{self, MonitorSpec};
-use super::{Container, Output};
+use super::{Container, Output, OUTPUT_BUFFER};
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
 use crate::server::http::{self, HandlerResult, Req};
@@ -81,7 +81,7 @@ pub fn create(daemon: &Arc<Daemon>, c: &Arc<Container>, config: ExecConfig) -> R
         return Err(ApiError::invalid("No exec command specified").into());
     }
     let id = crate::ids::new_id();
-    let (output, _) = broadcast::channel(4096);
+    let (output, _) = broadcast::channel(OUTPUT_BUFFER);
     let (done, _) = watch::channel(false);
     let inst = Arc::new(ExecInstance {
         id: id.clone(),

@@ -61,6 +61,11 @@ pub struct ContainerRecord {
     pub mounts: Vec<berth_api::container::MountPoint>,
 }
 
+/// Output chunks buffered per container for attached clients. A broadcast channel
+/// allocates every slot up front, so this is paid by each container: 256 chunks (each up
+/// to 64 KiB of output) keep a slow client in step without costing 256 KB per container.
+pub const OUTPUT_BUFFER: usize = 256;
+
 /// One chunk of container output, or the end of the run.
 #[derive(Debug, Clone)]
 pub enum Output {
@@ -92,7 +97,7 @@ pub struct Container {
 
 impl Container {
     pub fn new(rec: ContainerRecord) -> Arc<Container> {
-        let (output, _) = broadcast::channel(4096);
+        let (output, _) = broadcast::channel(OUTPUT_BUFFER);
         let lifecycle = Lifecycle {
             running: rec.state.running,
             exit_code: rec.state.exit_code,

@@ -266,8 +266,12 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
         let _ = std::fs::remove_dir_all(&bundle);
     })
     .await;
-    if let Err(e) = daemon.persist(c) {
-        tracing::error!("persist exit of {}: {e}", c.id);
+    // An auto-remove container is deleted next; its exit needs no commit of its own
+    // (a crash in between finds the monitor gone and removes it on restart).
+    if !c.rec().host_config.auto_remove {
+        if let Err(e) = daemon.persist(c) {
+            tracing::error!("persist exit of {}: {e}", c.id);
+        }
     }
     if oom {
         daemon.container_event(c, "oom", &[]);

@@ -75,17 +75,19 @@ pub async fn remove(
         ])?
         .map_err(|r| crate::DaemonError::Other(format!("remove: {r:?}")))?;
     daemon.containers.remove(&id);
+    daemon.container_event(c, "destroy", &[]);
+    c.lifecycle
+        .send_modify(|l: &mut Lifecycle| l.removed = true);
+    // Files go after the answer: nothing refers to them any more, and a crash before
+    // they are gone is swept at the next start.
     let paths = daemon.container_paths(&id);
     let cgroup = daemon.cgroup_path(&c.snapshot());
-    let _ = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let _ = berth_image::snapshot::unmount(&paths.rootfs());
         let _ = std::fs::remove_dir_all(&paths.dir);
         let _ = std::fs::remove_dir_all(&paths.bundle);
         let _ = berth_runtime::cgroups::remove(&cgroup);
-    })
-    .await;
-    daemon.container_event(c, "destroy", &[]);
-    c.lifecycle
-        .send_modify(|l: &mut Lifecycle| l.removed = true);
+        berth_runtime::sys::trim_heap();
+    });
     Ok(())
 }

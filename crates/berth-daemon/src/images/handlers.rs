@@ -160,7 +160,9 @@ async fn create(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     let reader = req.body_reader();
     let d = daemon.clone();
     let result = tokio::task::spawn_blocking(move || {
-        berth_image::import_rootfs(&d.images.store, reader, opts)
+        let r = berth_image::import_rootfs(&d.images.store, reader, opts);
+        berth_runtime::sys::trim_heap();
+        r
     })
     .await
     .map_err(|e| DaemonError::Other(e.to_string()))?;
@@ -201,9 +203,13 @@ async fn load(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     let quiet = req.qbool("quiet");
     let reader = req.body_reader();
     let d = daemon.clone();
-    let result = tokio::task::spawn_blocking(move || berth_image::load(&d.images.store, reader))
-        .await
-        .map_err(|e| DaemonError::Other(e.to_string()))?;
+    let result = tokio::task::spawn_blocking(move || {
+        let r = berth_image::load(&d.images.store, reader);
+        berth_runtime::sys::trim_heap();
+        r
+    })
+    .await
+    .map_err(|e| DaemonError::Other(e.to_string()))?;
     let loaded = match result {
         Ok(l) => l,
         Err(e) => return Err(DaemonError::Image(e)),

@@ -73,20 +73,17 @@ fn all_caps() -> Vec<(u32, Capability)> {
 /// Parses `NET_ADMIN`, `CAP_NET_ADMIN` or `net_admin` as Docker accepts them.
 pub fn parse_cap(name: &str) -> Result<Capability, ApiError> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    };
-    Capability::from_str(&full)
-        .map_err(|_| ApiError::invalid(format!("unknown capability: \"{full}\"")))
+    let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    // oci-spec's `FromStr` knows the names without the `CAP_` prefix only.
+    Capability::from_str(bare)
+        .map_err(|_| ApiError::invalid(format!("unknown capability: \"CAP_{bare}\"")))
 }
 
 /// Sets the process capability sets, masks and devices for the container's flags.
 pub fn apply(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
     let defaults: HashSet<Capability> = berth_runtime::defaults::DEFAULT_CAPS
         .iter()
-        .filter_map(|c| Capability::from_str(c).ok())
+        .filter_map(|c| parse_cap(c).ok())
         .collect();
     let available = daemon_caps();
     let set: HashSet<Capability> = if hc.privileged {
@@ -149,4 +146,54 @@ pub fn apply(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_cap_accepts_docker_spellings() {
+        for name in ["NET_ADMIN", "CAP_NET_ADMIN", "net_admin", "cap_net_admin"] {
+            assert_eq!(parse_cap(name).unwrap(), Capability::NetAdmin, "{name}");
+        }
+        let err = parse_cap("NOPE").unwrap_err();
+        assert!(err.to_string().contains("CAP_NOPE"), "{err}");
+    }
+
+    #[test]
+    fn default_caps_all_parse() {
+        for c in berth_runtime::defaults::DEFAULT_CAPS {
+            parse_cap(c).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+    }
+
+    #[test]
+    fn apply_gives_docker_defaults_plus_adds() {
+        let mut spec = Spec::default();
+        let hc = HostConfig {
+            cap_add: Some(vec!["NET_ADMIN".into()]),
+            cap_drop: Some(vec!["CAP_CHOWN".into()]),
+            ..Default::default()
+        };
+        apply(&mut spec, &hc).unwrap();
+        let caps = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let eff = caps.effective().clone().unwrap();
+        let avail = daemon_caps();
+        let mut want: HashSet<Capability> = berth_runtime::defaults::DEFAULT_CAPS
+            .iter()
+            .map(|c| parse_cap(c).unwrap())
+            .collect();
+        want.insert(Capability::NetAdmin);
+        want.remove(&Capability::Chown);
+        want.retain(|c| avail.contains(c));
+        assert_eq!(eff, want);
+        assert!(!want.is_empty());
+    }
 }

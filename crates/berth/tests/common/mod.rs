@@ -33,6 +33,20 @@ pub fn can_run() -> bool {
     true
 }
 
+/// Returns false (and says why) when the machine cannot run a private daemon (not root, or
+/// no /bin/busybox for the test image); unlike `can_run`, the docker CLI is not needed.
+pub fn can_run_daemon() -> bool {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: e2e tests need root");
+        return false;
+    }
+    if !Path::new("/bin/busybox").exists() {
+        eprintln!("skipped: /bin/busybox is missing");
+        return false;
+    }
+    true
+}
+
 /// `daemon!(d);` binds `d` to a fresh private daemon, or returns from the test when the
 /// machine can't run e2e tests (not root, no docker CLI, no /bin/busybox).
 #[macro_export]

@@ -1,0 +1,246 @@
+//! End-to-end: what a default container can see and do, through the docker CLI, on the
+//! real kernel: capabilities, namespaces, masked and read-only paths, /dev, fds.
+
+mod common;
+
+fn cap_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn default_capabilities_are_dockers_fourteen() {
+    daemon!(d);
+    let st = d
+        .docker(&["run", "--rm", "busybox", "cat", "/proc/self/status"])
+        .out();
+    assert_eq!(cap_field(&st, "CapEff"), "00000000a80425fb", "{st}");
+    assert_eq!(cap_field(&st, "CapPrm"), "00000000a80425fb");
+    assert_eq!(cap_field(&st, "CapBnd"), "00000000a80425fb");
+    assert_eq!(cap_field(&st, "CapInh"), "0000000000000000");
+    assert_eq!(cap_field(&st, "CapAmb"), "0000000000000000");
+    // Exec gets the same set.
+    d.docker(&["run", "-d", "--name", "caps", "busybox", "sleep", "100"])
+        .ok();
+    let st = d
+        .docker(&["exec", "caps", "cat", "/proc/self/status"])
+        .out();
+    assert_eq!(cap_field(&st, "CapEff"), "00000000a80425fb");
+}
+
+#[test]
+fn cap_add_drop_and_privileged() {
+    daemon!(d);
+    // +NET_ADMIN (bit 12), -CHOWN (bit 0).
+    let st = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--cap-add",
+            "NET_ADMIN",
+            "--cap-drop",
+            "chown",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .out();
+    assert_eq!(
+        cap_field(&st, "CapEff"),
+        format!("{:016x}", (0xa80425fbu64 | 1 << 12) & !1)
+    );
+    let st = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--cap-drop",
+            "ALL",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .out();
+    assert_eq!(cap_field(&st, "CapEff"), "0000000000000000");
+    // --privileged: every capability the daemon itself has.
+    let ours = std::fs::read_to_string("/proc/self/status").unwrap();
+    let st = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--privileged",
+            "busybox",
+            "cat",
+            "/proc/self/status",
+        ])
+        .out();
+    assert_eq!(cap_field(&st, "CapEff"), cap_field(&ours, "CapBnd"));
+    let o = d.docker(&["run", "--rm", "--cap-add", "NOPE", "busybox", "true"]);
+    o.code(125);
+    assert!(o.stderr.contains("unknown capability"), "{}", o.stderr);
+}
+
+#[test]
+fn namespaces_and_filesystem_view() {
+    daemon!(d);
+    let script = r#"
+        echo pid1=$(cat /proc/1/comm)
+        echo host=$(hostname)
+        echo root=$(stat -c %i /)
+        for f in /proc/kcore /proc/keys /proc/timer_list /proc/interrupts /proc/sched_debug; do
+            [ -e $f ] && echo masked $f=$(wc -c < $f)
+        done
+        touch /proc/sys/kernel/hostname 2>/dev/null && echo procsys=rw || echo procsys=ro
+        touch /sys/x 2>/dev/null && echo sys=rw || echo sys=ro
+        echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq=rw || echo sysrq=ro
+        ls /dev | tr '\n' ' '; echo
+        ls /proc/self/fd | tr '\n' ' '; echo
+        cat /proc/self/cgroup | head -1
+        mount | grep -c ' / ' 
+    "#;
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--hostname",
+            "box1",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .out();
+    let ours = nix_hostname();
+    assert!(out.contains("pid1=sh"), "{out}");
+    assert!(
+        out.contains("host=box1") && !out.contains(&format!("host={ours}\n")),
+        "{out}"
+    );
+    // Docker's masked files that this kernel has read as empty.
+    let masked: Vec<&str> = out.lines().filter(|l| l.starts_with("masked ")).collect();
+    assert!(!masked.is_empty(), "{out}");
+    for m in masked {
+        assert!(m.ends_with("=0"), "not masked: {m}");
+    }
+    assert!(
+        out.contains("procsys=ro") && out.contains("sys=ro") && out.contains("sysrq=ro"),
+        "{out}"
+    );
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+        "stdin", "stdout", "stderr", "fd",
+    ] {
+        assert!(
+            out.split_whitespace().any(|w| w == dev),
+            "/dev/{dev} missing: {out}"
+        );
+    }
+    // Only stdio (and the fd ls itself opens) are open: nothing leaked from the host.
+    let fd_line = out
+        .lines()
+        .find(|l| l.starts_with("0 1 2"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        fd_line.split_whitespace().count() <= 4,
+        "leaked fds: {fd_line}"
+    );
+    // The container sees its own cgroup as the root of its cgroup namespace.
+    assert!(
+        out.lines().any(|l| l.ends_with(":/")),
+        "cgroup namespace root: {out}"
+    );
+}
+
+#[test]
+fn host_network_and_none() {
+    daemon!(d);
+    let none = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ])
+        .out();
+    assert_eq!(
+        none.split_whitespace().collect::<Vec<_>>(),
+        vec!["lo"],
+        "{none}"
+    );
+    let host = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "busybox",
+            "ls",
+            "/sys/class/net",
+        ])
+        .out();
+    let ours: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    for n in ours {
+        assert!(
+            host.split_whitespace().any(|w| w == n),
+            "host network lacks {n}: {host}"
+        );
+    }
+}
+
+#[test]
+fn etc_files_and_user_from_image() {
+    daemon!(d);
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--hostname",
+            "h2",
+            "--add-host",
+            "db:10.9.8.7",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hostname; grep db /etc/hosts; id -u; id -g; echo $HOME",
+        ])
+        .out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "h2");
+    assert!(
+        lines[1].starts_with("10.9.8.7") && lines[1].ends_with("db"),
+        "{out}"
+    );
+    assert_eq!(&lines[2..], &["0", "0", "/root"], "{out}");
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-u",
+            "nobody",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; echo $HOME",
+        ])
+        .out();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["65534", "/home"],
+        "{out}"
+    );
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}

@@ -116,8 +116,9 @@ chmod 1777 "$R/tmp"
 tar -C "$R" -cf "$DIR/rootfs.tar" .
 "$DOCKER" import -c 'CMD ["sh"]' "$DIR/rootfs.tar" busybox:latest >/dev/null
 "$DOCKER" run --rm --network none busybox true # first run: layer unpack, caches
-sleep 1
-# Idle as a user finds it: started, one image imported, one container run and removed.
+# Idle as a user finds it: started, one image imported, one container run and removed, then
+# no request for a while (the daemon gives back code and heap pages after 5-10 s of quiet).
+sleep 12
 IDLE_RSS=$(mem_kb "$DAEMON_PID" Rss)
 IDLE_PSS=$(mem_kb "$DAEMON_PID" Pss)
 

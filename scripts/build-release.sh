@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
     cargo build --release -p berth --target "$host" >&2
-echo "$PWD/target/$host/release/berth"
+echo "${CARGO_TARGET_DIR:-$PWD/target}/$host/release/berth"

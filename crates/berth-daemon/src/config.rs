@@ -45,6 +45,9 @@ pub struct DaemonFlags {
     /// Keep containers alive during daemon downtime (always on in berth)
     #[arg(long = "live-restore")]
     pub live_restore: bool,
+    /// Set no-new-privileges by default for new containers
+    #[arg(long = "no-new-privileges")]
+    pub no_new_privileges: bool,
 }
 
 /// The subset of `daemon.json` berth understands; unknown keys are ignored like dockerd
@@ -62,6 +65,7 @@ pub struct DaemonJson {
     pub debug: Option<bool>,
     pub log_driver: Option<String>,
     pub log_opts: Option<std::collections::BTreeMap<String, String>>,
+    pub no_new_privileges: Option<bool>,
 }
 
 /// The effective configuration.
@@ -75,6 +79,8 @@ pub struct DaemonConfig {
     pub default_runtime: String,
     pub cgroup_parent: String,
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// Containers get no_new_privs unless they say `no-new-privileges=false`.
+    pub no_new_privileges: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +172,7 @@ impl DaemonConfig {
                 .or(json.cgroup_parent)
                 .unwrap_or_else(|| "berth".into()),
             log_opts: json.log_opts.unwrap_or_default(),
+            no_new_privileges: flags.no_new_privileges || json.no_new_privileges.unwrap_or(false),
         }
     }
 
@@ -209,5 +216,19 @@ mod tests {
             c.socket_paths().unwrap(),
             vec![PathBuf::from("/tmp/a.sock")]
         );
+    }
+
+    #[test]
+    fn no_new_privileges_from_flag_or_file() {
+        let parse = |args: &[&str], json: &str| {
+            let mut argv = vec!["berth daemon"];
+            argv.extend(args);
+            let flags = DaemonFlags::try_parse_from(argv).unwrap();
+            DaemonConfig::merge(flags, serde_json::from_str(json).unwrap()).no_new_privileges
+        };
+        assert!(!parse(&[], "{}"));
+        assert!(parse(&["--no-new-privileges"], "{}"));
+        assert!(parse(&[], r#"{"no-new-privileges":true}"#));
+        assert!(!parse(&[], r#"{"no-new-privileges":false}"#));
     }
 }

@@ -19,7 +19,13 @@ pub struct Daemon {
     pub events: Events,
     /// Path of this binary, exec'd as `berth monitor`.
     pub self_exe: PathBuf,
+    /// A sealed in-memory copy of this binary that monitors are spawned from, so no
+    /// process entering a container ever exposes the host binary (CVE-2019-5736). Made once
+    /// at start-up; `None` when the kernel cannot (the monitor then copies itself).
+    pub monitor_exe: Option<berth_runtime::sealed_exe::SealedExe>,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// API requests served so far; the idle trimmer watches it.
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 impl Daemon {
@@ -111,6 +117,12 @@ fn lock_root(root: &std::path::Path) -> Result<RootLock> {
 /// Starts the daemon and serves until SIGINT/SIGTERM. Running containers are left
 /// running (their monitors own them) and re-adopted by the next start.
 pub async fn run(config: DaemonConfig) -> Result<()> {
+    if config.default_runtime != "berth" {
+        return Err(DaemonError::Other(format!(
+            "default runtime {:?} is not available: this build runs containers with its built-in runtime \"berth\"",
+            config.default_runtime
+        )));
+    }
     for dir in [&config.data_root, &config.exec_root] {
         std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
     }
@@ -125,6 +137,13 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     let store: Box<dyn Store> = Box::new(RedbStore::open(&config.data_root.join("berth.db"))?);
     let images = crate::images::ImageService::open(&config.data_root)?;
     let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
+    let monitor_exe = match berth_runtime::sealed_exe::SealedExe::of_self() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("no sealed copy of the berth binary, each monitor makes its own: {e}");
+            None
+        }
+    };
     let daemon = Arc::new(Daemon {
         config: config.clone(),
         store,
@@ -133,7 +152,9 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         execs: Mutex::new(HashMap::new()),
         events: Events::new(),
         self_exe,
+        monitor_exe,
         started_at: chrono::Utc::now(),
+        requests: std::sync::atomic::AtomicU64::new(0),
     });
     daemon.images.load(&*daemon.store)?;
     crate::containers::restore::restore(&daemon).await?;
@@ -163,6 +184,8 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         config.exec_root.display()
     );
 
+    tokio::spawn(release_memory_when_idle(daemon.clone()));
+
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .ctx(|| "install SIGTERM handler".into())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
@@ -179,4 +202,24 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     }
     let _ = std::fs::remove_file(&config.pidfile);
     Ok(())
+}
+
+/// After a quiet spell with no API request, gives back code pages and heap touched while
+/// busy: the daemon's memory is paid all the time, its bursts of work are short.
+async fn release_memory_when_idle(daemon: Arc<Daemon>) {
+    const QUIET: std::time::Duration = std::time::Duration::from_secs(5);
+    let mut seen = u64::MAX;
+    loop {
+        tokio::time::sleep(QUIET).await;
+        let now = daemon.requests.load(std::sync::atomic::Ordering::Relaxed);
+        if now != seen {
+            seen = now;
+            continue;
+        }
+        // Quiet for a whole period since the last change: trim once, then wait for work.
+        let _ = tokio::task::spawn_blocking(berth_runtime::sys::release_idle_memory).await;
+        while daemon.requests.load(std::sync::atomic::Ordering::Relaxed) == seen {
+            tokio::time::sleep(QUIET).await;
+        }
+    }
 }

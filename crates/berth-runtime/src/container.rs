@@ -25,7 +25,6 @@ pub(crate) const MSG_ERROR: u8 = b'E';
 
 /// Default PATH when the process env has none (Docker's).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
 
 /// Why the container could not be created or its process not started.
 #[derive(Debug, Clone)]
@@ -222,6 +221,12 @@ pub(crate) fn create(
         })
         .collect();
 
+    crate::seccomp::prepare(&mode).map_err(fail)?;
+    // Non-dumpable until execve (which resets it): a container process cannot open the
+    // child's /proc/<pid>/exe, fds, mem or environ while it is still ours, even once the
+    // child has dropped to the container's capabilities (CVE-2019-5736). Set here, before
+    // the clone, so the child is never visible in a joined pid namespace without it.
+    sys::set_dumpable(false).map_err(|e| fail(format!("prctl(PR_SET_DUMPABLE): {e}")))?;
     let pid = sys::clone_fork(flags).map_err(|e| fail(format!("clone: {e}")))?;
     if pid == 0 {
         drop(parent_sock);
@@ -315,31 +320,6 @@ fn child(
     }
     drop(join);
     let _ = nix::unistd::setsid();
-    if !tty {
-        let null = || {
-            File::options()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-                .map(OwnedFd::from)
-                .map_err(|e| fail(format!("open /dev/null: {e}")))
-        };
-        let stdin = match stdio.stdin {
-            Some(f) => f,
-            None => null()?,
-        };
-        let stdout = match stdio.stdout {
-            Some(f) => f,
-            None => null()?,
-        };
-        let stderr = match stdio.stderr {
-            Some(f) => f,
-            None => null()?,
-        };
-        for (f, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
-            nix::unistd::dup2(f.as_raw_fd(), target).map_err(|e| fail(format!("dup2: {e}")))?;
-        }
-    }
 
     let (process, init) = match mode {
         Mode::Init { spec, rootfs, init } => {
@@ -358,7 +338,44 @@ fn child(
             (*process, false)
         }
     };
+    if !tty {
+        set_stdio(stdio)?;
+    }
     finalize(process, sock, init)
+}
+
+/// Makes the monitor's pipes (or /dev/null where there is none) the process's stdio. Runs
+/// inside the container's root, so the /dev/null is the container's own, verified to be
+/// the null device before it is opened for I/O: no host descriptor (the host's /dev/null)
+/// and nothing a container may have planted under that name becomes the process's stdio.
+fn set_stdio(stdio: ChildStdio) -> Result<(), StartError> {
+    let null = || {
+        rootfs::open_dev_null(Path::new("/dev/null"))
+            .and_then(|path_fd| {
+                File::options()
+                    .read(true)
+                    .write(true)
+                    .open(format!("/proc/self/fd/{}", path_fd.as_raw_fd()))
+            })
+            .map(OwnedFd::from)
+            .map_err(|e| fail(format!("open /dev/null: {e}")))
+    };
+    let stdin = match stdio.stdin {
+        Some(f) => f,
+        None => null()?,
+    };
+    let stdout = match stdio.stdout {
+        Some(f) => f,
+        None => null()?,
+    };
+    let stderr = match stdio.stderr {
+        Some(f) => f,
+        None => null()?,
+    };
+    for (f, target) in [(&stdin, 0), (&stdout, 1), (&stderr, 2)] {
+        nix::unistd::dup2(f.as_raw_fd(), target).map_err(|e| fail(format!("dup2: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Container-wide setup of an init: mounts, pivot_root, devices, pty, hostname, sysctl,
@@ -423,21 +440,8 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
 
 /// Opens a new pty from the container's devpts, sends the master to the monitor and makes
 /// the slave our controlling terminal and stdio.
-#[allow(clippy::unnecessary_cast)] // f_type's width differs between architectures
 fn open_pty(sock: RawFd, console: bool, process: &Process) -> Result<(), StartError> {
-    const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-    let master = sys::openat2(
-        libc::AT_FDCWD,
-        Path::new("/dev/pts/ptmx"),
-        libc::O_RDWR | libc::O_NOCTTY,
-        0,
-        RESOLVE_NO_SYMLINKS,
-    )
-    .map_err(|e| fail(format!("open /dev/pts/ptmx: {e}")))?;
-    let fs = nix::sys::statfs::fstatfs(&master).map_err(|e| fail(format!("statfs ptmx: {e}")))?;
-    if fs.filesystem_type().0 as i64 != DEVPTS_SUPER_MAGIC {
-        return Err(fail("/dev/pts/ptmx is not on a devpts filesystem"));
-    }
+    let master = rootfs::open_ptmx().map_err(|e| fail(format!("open /dev/pts/ptmx: {e}")))?;
     let m = master.as_raw_fd();
     // SAFETY: ioctls on the master fd we own; unlock takes a pointer to an int.
     let slave = unsafe {
@@ -469,19 +473,7 @@ fn open_pty(sock: RawFd, console: bool, process: &Process) -> Result<(), StartEr
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
     if console {
-        let _ = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open("/dev/console");
-        nix::mount::mount(
-            Some(Path::new(&format!("/proc/self/fd/{}", slave.as_raw_fd()))),
-            "/dev/console",
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| fail(format!("bind /dev/console: {e}")))?;
+        rootfs::bind_console(&slave).map_err(fail)?;
     }
     sys::send_fd(sock, MSG_PTY, m).map_err(|e| fail(format!("send pty master: {e}")))?;
     drop(master);
@@ -582,6 +574,7 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
     let user = process.user();
     // SAFETY: umask only changes this process's creation mask.
     unsafe { libc::umask(user.umask().unwrap_or(0o022) as libc::mode_t) };
+    crate::seccomp::install_prepared(process, false).map_err(fail)?;
     if let Some(c) = process.capabilities() {
         caps::drop_bounding(c).map_err(|e| fail(format!("drop bounding set: {e}")))?;
     }
@@ -665,6 +658,7 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
         Ok((n, _)) if n > 0 && b[0] == MSG_GO => {}
         _ => sys::exit_now(1),
     }
+    crate::seccomp::install_prepared(process, true).map_err(fail)?;
     if init {
         run_init(sock, arg0, &c_exe, &c_args, &c_env);
     }

@@ -13,6 +13,8 @@ pub mod logfile;
 pub mod monitor;
 pub mod protocol;
 pub mod rootfs;
+pub mod sealed_exe;
+pub mod seccomp;
 pub mod sys;
 
 pub use container::StartError;

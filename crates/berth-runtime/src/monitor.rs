@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 /// Most bytes buffered for one slow client before it is disconnected.
 const MAX_CLIENT_BACKLOG: usize = 8 * 1024 * 1024;
-/// After this much inactivity the monitor gives back memory it touched (see `trim_memory`).
+/// After this much inactivity the monitor gives back memory it touched (see `sys::release_idle_memory`).
 const IDLE_TRIM: Duration = Duration::from_secs(2);
 /// How long output is still drained after the process exited.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(2);
@@ -97,6 +97,12 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 /// Entry point of `berth monitor`; returns the process's exit code (128+signal when
 /// killed), or 1 when the container could not be created.
 pub fn main(args: Vec<String>) -> i32 {
+    // Never enter a container from the host's runtime binary (CVE-2019-5736): a monitor the
+    // daemon spawned already runs from its sealed copy; any other copies itself first.
+    if let Err(e) = crate::sealed_exe::ensure_running_sealed() {
+        report_error(&err(e.to_string()));
+        return 1;
+    }
     let opts = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -328,7 +334,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
     }
 
-    trim_memory();
+    crate::sys::release_idle_memory();
 
     let mut m = Monitor {
         listener,
@@ -375,51 +381,6 @@ fn run(o: &Options) -> Result<i32, StartError> {
     let _ = std::fs::remove_file(&sock_path);
     m.send_exit(&json);
     Ok(code)
-}
-
-/// Gives back memory touched only during start-up: the monitor's RSS is paid once per
-/// container, and most of it is code and data used once (spec parsing, clone, mounts).
-/// Read-only file-backed pages (code, rodata) are dropped from our page tables with
-/// `MADV_DONTNEED` and come back from the page cache on demand; mappings holding private
-/// copies (relocated RELRO data, `Anonymous` > 0) are left alone, since dropping them would
-/// lose the copies. Freed heap is returned with `malloc_trim`.
-fn trim_memory() {
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe { libc::malloc_trim(0) };
-    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
-        return;
-    };
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut cur: Option<(usize, usize)> = None;
-    for line in smaps.lines() {
-        let mut f = line.split_whitespace();
-        let first = f.next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-') {
-            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
-                let perms = f.next().unwrap_or("");
-                let path = f.nth(3).unwrap_or("");
-                cur = ((perms == "r-xp" || perms == "r--p") && path.starts_with('/'))
-                    .then_some((a, b));
-                continue;
-            }
-        }
-        if first == "Anonymous:" {
-            if let Some(r) = cur.take() {
-                if f.next() == Some("0") {
-                    ranges.push(r);
-                }
-            }
-        }
-    }
-    drop(smaps);
-    for (a, b) in ranges {
-        // SAFETY: the range is a read-only, file-backed private mapping with no private
-        // (anonymous) pages, so discarding its pages only forces a re-read from the file.
-        unsafe {
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
-            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
-        }
-    }
 }
 
 struct Client {
@@ -541,7 +502,7 @@ impl Monitor {
             if n == 0 {
                 if deadline.is_none() && !trimmed {
                     // Idle: drop the pages the last burst of activity faulted in.
-                    trim_memory();
+                    crate::sys::release_idle_memory();
                     trimmed = true;
                 }
                 continue;

@@ -77,6 +77,16 @@ pub(crate) fn openat2(
     }
 }
 
+/// `prctl(PR_SET_DUMPABLE)`: a non-dumpable process's /proc files belong to root and
+/// ptrace access checks (open of /proc/<pid>/exe, /fd, /mem) need CAP_SYS_PTRACE.
+pub(crate) fn set_dumpable(on: bool) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `pivot_root(2)`.
 pub(crate) fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
     let a = cstr(new_root)?;
@@ -192,5 +202,52 @@ pub fn trim_heap() {
     // allocation.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Gives back memory a process touched but does not need while idle: the monitor's RSS
+/// is paid once per container and most of it is code and data used once (spec parsing,
+/// clone, mounts); the daemon calls it after a quiet spell. Afterwards `MADV_RANDOM`
+/// keeps the kernel from mapping 64 KiB around every code page that faults back in.
+/// Read-only file-backed pages (code, rodata) are dropped from our page tables with
+/// `MADV_DONTNEED` and come back from the page cache on demand; mappings holding private
+/// copies (relocated RELRO data, `Anonymous` > 0) are left alone, since dropping them would
+/// lose the copies. Freed heap is returned with `malloc_trim`.
+pub fn release_idle_memory() {
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe { libc::malloc_trim(0) };
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut cur: Option<(usize, usize)> = None;
+    for line in smaps.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) {
+                let perms = f.next().unwrap_or("");
+                let path = f.nth(3).unwrap_or("");
+                cur = ((perms == "r-xp" || perms == "r--p") && path.starts_with('/'))
+                    .then_some((a, b));
+                continue;
+            }
+        }
+        if first == "Anonymous:" {
+            if let Some(r) = cur.take() {
+                if f.next() == Some("0") {
+                    ranges.push(r);
+                }
+            }
+        }
+    }
+    drop(smaps);
+    for (a, b) in ranges {
+        // SAFETY: the range is a read-only, file-backed private mapping with no private
+        // (anonymous) pages, so discarding its pages only forces a re-read from the file.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_RANDOM);
+        }
     }
 }

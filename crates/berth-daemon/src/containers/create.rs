@@ -61,6 +61,7 @@ pub fn merge_image_config(user: &mut Config, image: &Config) {
 
 fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
     super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
+    super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
     let r = &hc.resources;
     if r.memory != 0 && r.memory < 6 * 1024 * 1024 {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
@@ -205,6 +206,15 @@ pub async fn create(
         host_config.log_config.kind = "json-file".into();
         if host_config.log_config.config.is_none() && !daemon.config.log_opts.is_empty() {
             host_config.log_config.config = Some(daemon.config.log_opts.clone());
+        }
+    }
+    match host_config.runtime.as_str() {
+        "" => host_config.runtime = daemon.config.default_runtime.clone(),
+        r if r == daemon.config.default_runtime => {}
+        other => {
+            return Err(
+                ApiError::invalid(format!("unknown or invalid runtime name: {other}")).into(),
+            )
         }
     }
     if host_config.restart_policy.name.is_empty() {

@@ -178,6 +178,10 @@ async fn launch(
     };
     process.set_cwd(cwd.into());
     process.set_terminal(Some(tty));
+    process.set_no_new_privileges(Some(super::spec::no_new_privileges(
+        &rec,
+        daemon.config.no_new_privileges,
+    )));
     let mut u = process.user().clone();
     u.set_uid(user.uid);
     u.set_gid(user.gid);

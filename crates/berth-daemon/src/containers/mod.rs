@@ -15,6 +15,7 @@ pub mod remove;
 pub mod rename;
 pub mod restart_policy;
 pub mod restore;
+pub mod security_opt;
 pub mod spec;
 pub mod spec_caps;
 pub mod start;

@@ -37,8 +37,12 @@ pub struct MonitorSpec {
 
 /// Spawns a monitor and waits for its first line: the init's pid, or the reason it failed.
 pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
-    let mut cmd = tokio::process::Command::new(&daemon.self_exe);
-    cmd.arg("monitor")
+    let mut cmd = match &daemon.monitor_exe {
+        Some(sealed) => tokio::process::Command::new(sealed.path()),
+        None => tokio::process::Command::new(&daemon.self_exe),
+    };
+    cmd.arg0("berth")
+        .arg("monitor")
         .arg("--bundle")
         .arg(&spec.bundle)
         .arg("--id")

@@ -159,6 +159,21 @@ fn oci_err(e: impl std::fmt::Display) -> DaemonError {
     DaemonError::Other(format!("build runtime spec: {e}"))
 }
 
+/// Whether the container's processes (init and execs) run with no_new_privs: asked for
+/// with `--security-opt no-new-privileges[=true|:true]`, or the daemon's
+/// `--no-new-privileges` default unless the container says `no-new-privileges=false`.
+pub fn no_new_privileges(rec: &ContainerRecord, daemon_default: bool) -> bool {
+    let mut on = daemon_default;
+    for o in rec.host_config.security_opt.iter().flatten() {
+        match o.as_str() {
+            "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => on = true,
+            "no-new-privileges=false" | "no-new-privileges:false" => on = false,
+            _ => {}
+        }
+    }
+    on
+}
+
 /// Builds config.json for a container whose rootfs is mounted at `paths.rootfs()`.
 pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -> Result<Spec> {
     let hc = &rec.host_config;
@@ -225,6 +240,7 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
     process.set_no_new_privileges(Some(no_new_privs));
     spec.set_process(Some(process));
     super::spec_caps::apply(&mut spec, hc)?;
+    super::security_opt::apply_seccomp(&mut spec, hc)?;
 
     // Files Docker bind-mounts into every container.
     let mut mounts = spec.mounts().clone().unwrap_or_default();

@@ -39,6 +39,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let cgroup = daemon.cgroup_path(&rec);
     let prep_paths = paths.clone();
     let prep_rec = rec.clone();
+    let nnp_default = daemon.config.no_new_privileges;
     let prepared = tokio::task::spawn_blocking(move || -> Result<()> {
         for d in [
             prep_paths.upper(),
@@ -59,7 +60,11 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
         let built = (|| {
             super::spec::write_etc_files(&prep_rec, &prep_paths)?;
-            let spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
+            let mut spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
+            if let Some(p) = spec.process_mut().as_mut() {
+                let nnp = super::spec::no_new_privileges(&prep_rec, nnp_default);
+                p.set_no_new_privileges(Some(nnp));
+            }
             let json =
                 serde_json::to_vec_pretty(&spec).map_err(|e| DaemonError::Other(e.to_string()))?;
             std::fs::write(prep_paths.bundle.join("config.json"), json)
@@ -74,6 +79,8 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     .map_err(|e| DaemonError::Other(format!("start task: {e}")))?;
     if let Err(e) = prepared {
         c.rec().state.error = e.to_string();
+        let _ = daemon.persist(c);
+        end_failed_start(daemon, c);
         return Err(e);
     }
 
@@ -132,16 +139,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
                 }
             }
             let _ = daemon.persist(c);
-            // Attached clients (docker run) wait for the stream to end.
-            let code = c.rec().state.exit_code;
-            let _ = c.output.send(super::Output::Exit(code));
-            if c.rec().host_config.auto_remove {
-                let (d, c2) = (daemon.clone(), c.clone());
-                tokio::spawn(async move {
-                    // The caller holds op_lock; removal takes it after we return.
-                    let _ = super::remove::remove(&d, &c2, true, true).await;
-                });
-            }
+            end_failed_start(daemon, c);
             return Err(e);
         }
     };
@@ -166,4 +164,18 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     monitor_link::link_container(daemon, c, true).await?;
     daemon.container_event(c, "start", &[]);
     Ok(())
+}
+
+/// After a start that failed: attached clients (`docker run`) see their stream end, and an
+/// auto-remove container goes away, as the `--rm` caller waits for that.
+fn end_failed_start(daemon: &Arc<Daemon>, c: &Arc<Container>) {
+    let code = c.rec().state.exit_code;
+    let _ = c.output.send(super::Output::Exit(code));
+    if c.rec().host_config.auto_remove {
+        let (d, c2) = (daemon.clone(), c.clone());
+        tokio::spawn(async move {
+            // The caller holds op_lock; removal takes it after we return.
+            let _ = super::remove::remove(&d, &c2, true, true).await;
+        });
+    }
 }

@@ -29,6 +29,9 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
             let service = service_fn(move |req| {
                 let daemon = daemon.clone();
                 async move {
+                    daemon
+                        .requests
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let method = req.method().clone();
                     let uri = req.uri().clone();
                     let resp = std::panic::AssertUnwindSafe(router::route(daemon, req))

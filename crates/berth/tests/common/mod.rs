@@ -275,6 +275,16 @@ fn parse_response(raw: &[u8]) -> Option<Response> {
     })
 }
 
+/// How `TestDaemon::start_with` starts its daemon.
+#[derive(Debug, Default, Clone)]
+pub struct DaemonOptions {
+    /// Run the daemon (and so its monitors) from a private copy of the berth binary under
+    /// the test's directory, for tests whose attack could corrupt the binary they run.
+    pub copy_binary: bool,
+    /// Extra `berth daemon` flags.
+    pub args: Vec<String>,
+}
+
 /// One private daemon.
 pub struct TestDaemon {
     /// `/tmp/bt<8 hex>`: everything of this daemon lives below.
@@ -286,18 +296,35 @@ pub struct TestDaemon {
     pub docker_config: PathBuf,
     child: Option<Child>,
     generation: u32,
+    /// The berth binary this daemon runs (the build's, or a private copy).
+    pub exe: PathBuf,
+    extra_args: Vec<String>,
 }
 
 impl TestDaemon {
     /// Starts a daemon on fresh roots and imports `busybox:latest`.
     pub fn start() -> TestDaemon {
+        Self::start_with(DaemonOptions::default())
+    }
+
+    /// Like `start`, with options.
+    pub fn start_with(opts: DaemonOptions) -> TestDaemon {
         let tag = random_hex(8);
         let dir = PathBuf::from(format!("/tmp/bt{tag}"));
         std::fs::create_dir_all(&dir).expect("create test dir");
         let docker_config = dir.join("cfg");
         std::fs::create_dir_all(&docker_config).unwrap();
         std::fs::write(dir.join("daemon.json"), "{}").unwrap();
+        let exe = if opts.copy_binary {
+            let copy = dir.join("berth");
+            std::fs::copy(env!("CARGO_BIN_EXE_berth"), &copy).expect("copy berth binary");
+            copy
+        } else {
+            PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+        };
         let mut d = TestDaemon {
+            exe,
+            extra_args: opts.args,
             data_root: dir.join("d"),
             exec_root: dir.join("x"),
             sock: dir.join("d.sock"),
@@ -314,7 +341,7 @@ impl TestDaemon {
 
     /// The command line of a daemon on this test's roots (for extra daemons).
     pub fn daemon_command(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut c = Command::new(&self.exe);
         c.arg("daemon")
             .arg("--data-root")
             .arg(&self.data_root)
@@ -329,7 +356,8 @@ impl TestDaemon {
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .arg("--log-level")
-            .arg("debug");
+            .arg("debug")
+            .args(&self.extra_args);
         c
     }
 

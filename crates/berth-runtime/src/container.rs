@@ -88,6 +88,8 @@ pub(crate) enum Mode<'a> {
     Exec {
         process: &'a Process,
         target_pid: i32,
+        /// The container's seccomp filter, applied to the exec'd process as well.
+        seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
     },
 }
 

@@ -46,6 +46,9 @@ pub struct Options {
     pub target_pid: i32,
     /// Exec mode: process.json (an OCI `Process`).
     pub process: Option<PathBuf>,
+    /// Exec mode: the container's config.json, whose `linux.seccomp` the exec'd process
+    /// gets too (Docker applies the container's profile to every exec).
+    pub seccomp_from: Option<PathBuf>,
 }
 
 /// Parses the `berth monitor` arguments (after the word `monitor`).
@@ -82,6 +85,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--exec" => o.exec = true,
             "--target-pid" => o.target_pid = num(val()?)? as i32,
             "--process" => o.process = Some(PathBuf::from(val()?)),
+            "--seccomp-from" => o.seccomp_from = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown monitor flag {other}")),
         }
     }
@@ -180,6 +184,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
 
     let spec: Option<Spec>;
     let process: Option<Process>;
+    let mut exec_seccomp: Option<oci_spec::runtime::LinuxSeccomp> = None;
     let mut tty = o.tty;
     if o.exec {
         let p = o.process.as_ref().expect("checked in parse_args");
@@ -189,6 +194,13 @@ fn run(o: &Options) -> Result<i32, StartError> {
         tty |= proc_.terminal() == Some(true);
         process = Some(proc_);
         spec = None;
+        if let Some(cfg) = &o.seccomp_from {
+            let data =
+                std::fs::read(cfg).map_err(|e| err(format!("read {}: {e}", cfg.display())))?;
+            let s: Spec = serde_json::from_slice(&data)
+                .map_err(|e| err(format!("parse {}: {e}", cfg.display())))?;
+            exec_seccomp = s.linux().as_ref().and_then(|l| l.seccomp().clone());
+        }
     } else {
         let cfg = bundle.join("config.json");
         let data = std::fs::read(&cfg).map_err(|e| err(format!("read {}: {e}", cfg.display())))?;
@@ -289,6 +301,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         (None, Some(p)) => Mode::Exec {
             process: p,
             target_pid: o.target_pid,
+            seccomp: exec_seccomp.as_ref(),
         },
         _ => unreachable!(),
     };

@@ -24,6 +24,27 @@ fn default_profile_is_installed_and_denies() {
         .out();
     assert_eq!(status_field(&st, "Seccomp"), "2", "{st}");
     assert_eq!(status_field(&st, "NoNewPrivs"), "0", "{st}");
+    // `docker exec` processes get the container's filter too; unconfined containers' don't.
+    d.docker(&["run", "-d", "--name", "sc", "busybox", "sleep", "100"])
+        .ok();
+    let st = d.docker(&["exec", "sc", "cat", "/proc/self/status"]).out();
+    assert_eq!(status_field(&st, "Seccomp"), "2", "exec: {st}");
+    let o = d.docker(&["exec", "sc", "unshare", "-m", "true"]);
+    assert_ne!(o.code, 0, "unshare in exec succeeded: {}", o.all());
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "unc",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "sleep",
+        "100",
+    ])
+    .ok();
+    let st = d.docker(&["exec", "unc", "cat", "/proc/self/status"]).out();
+    assert_eq!(status_field(&st, "Seccomp"), "0", "unconfined exec: {st}");
     // Denied: namespaces, mounts, swap.
     for cmd in [
         "unshare -m true",

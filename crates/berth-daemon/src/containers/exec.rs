@@ -204,7 +204,11 @@ async fn launch(
         tty,
         stdin: inst.config.attach_stdin,
         stdin_once: true,
-        exec: Some((rec.state.pid, process_path)),
+        exec: Some((
+            rec.state.pid,
+            process_path,
+            paths.bundle.join("config.json"),
+        )),
     };
     let (pid, _monitor_pid) = monitor_link::spawn(daemon, &mspec).await?;
     let stream = monitor_link::connect_socket(&dir.join("monitor.sock"))

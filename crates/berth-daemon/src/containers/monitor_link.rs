@@ -31,8 +31,9 @@ pub struct MonitorSpec {
     pub tty: bool,
     pub stdin: bool,
     pub stdin_once: bool,
-    /// For execs: the container's init pid and the process.json path.
-    pub exec: Option<(i64, PathBuf)>,
+    /// For execs: the container's init pid, the process.json path, and the container's
+    /// config.json (its seccomp filter applies to the exec too).
+    pub exec: Option<(i64, PathBuf, PathBuf)>,
 }
 
 /// Spawns a monitor and waits for its first line: the init's pid, or the reason it failed.
@@ -63,12 +64,14 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
     if spec.stdin_once {
         cmd.arg("--stdin-once");
     }
-    if let Some((pid, process)) = &spec.exec {
+    if let Some((pid, process, container_config)) = &spec.exec {
         cmd.arg("--exec")
             .arg("--target-pid")
             .arg(pid.to_string())
             .arg("--process")
-            .arg(process);
+            .arg(process)
+            .arg("--seccomp-from")
+            .arg(container_config);
     }
     let stderr = std::fs::File::create(spec.bundle.join("monitor.log"))
         .map_err(|e| DaemonError::io("create monitor log", e))?;

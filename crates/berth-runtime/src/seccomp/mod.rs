@@ -164,13 +164,12 @@ static PREPARED: Mutex<Option<Program>> = Mutex::new(None);
 /// An exec'd process has no spec here yet and runs without a filter (see the report in
 /// the issue: the exec monitor needs the container's profile passed to it).
 pub(crate) fn prepare(mode: &crate::container::Mode<'_>) -> Result<(), String> {
-    let spec = match mode {
-        crate::container::Mode::Init { spec, .. } => Some(*spec),
-        crate::container::Mode::Exec { .. } => None,
+    let sc = match mode {
+        crate::container::Mode::Init { spec, .. } => {
+            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
+        }
+        crate::container::Mode::Exec { seccomp, .. } => *seccomp,
     };
-    let sc = spec
-        .and_then(|s| s.linux().as_ref())
-        .and_then(|l| l.seccomp().as_ref());
     let prog = match sc {
         Some(sc) => Some(compile(sc).map_err(|e| e.to_string())?),
         None => None,

@@ -3,13 +3,7 @@
 
 mod common;
 
-fn cap_field(status: &str, field: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
+use common::status_field as cap_field;
 
 #[test]
 fn default_capabilities_are_dockers_fourteen() {

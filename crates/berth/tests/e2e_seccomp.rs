@@ -8,13 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-fn status_field(status: &str, field: &str) -> String {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_default()
-}
+use common::status_field;
 
 #[test]
 fn default_profile_is_installed_and_denies() {

@@ -9,7 +9,7 @@ use crate::error::{DaemonError, Result};
 use crate::server::http::{self, HandlerResult, Req};
 use berth_api::exec::{ExecConfig, ExecInspect, ExecStartConfig, ProcessConfig};
 use berth_api::ApiError;
-use berth_runtime::protocol::{encode_frame, ExitStatus, FrameDecoder, FrameKind};
+use berth_runtime::protocol::{encode_frame, FrameKind};
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use std::sync::{Arc, Mutex};
@@ -229,31 +229,7 @@ async fn launch(
     let daemon2 = daemon.clone();
     let c2 = c.clone();
     tokio::spawn(async move {
-        let mut dec = FrameDecoder::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut status: Option<ExitStatus> = None;
-        'outer: loop {
-            let n = match r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            dec.push(&buf[..n]);
-            while let Ok(Some((kind, payload))) = dec.next_frame() {
-                match kind {
-                    FrameKind::Stdout => {
-                        let _ = inst2.output.send(Output::Data(1, Bytes::from(payload)));
-                    }
-                    FrameKind::Stderr => {
-                        let _ = inst2.output.send(Output::Data(2, Bytes::from(payload)));
-                    }
-                    FrameKind::Exit => {
-                        status = serde_json::from_slice(&payload).ok();
-                        break 'outer;
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let status = monitor_link::relay_output(&mut r, &inst2.output).await;
         let status = status.or_else(|| monitor_link::read_exit_file(&dir.join("exit.json")));
         let code = status.map(|s| s.exit_code as i64).unwrap_or(126);
         {

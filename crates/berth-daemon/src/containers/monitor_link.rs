@@ -175,34 +175,39 @@ pub async fn link_container(
     let daemon = daemon.clone();
     let c = c.clone();
     tokio::spawn(async move {
-        let mut dec = FrameDecoder::default();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut status: Option<ExitStatus> = None;
-        'outer: loop {
-            let n = match r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            dec.push(&buf[..n]);
-            while let Ok(Some((kind, payload))) = dec.next_frame() {
-                match kind {
-                    FrameKind::Stdout => {
-                        let _ = c.output.send(Output::Data(1, Bytes::from(payload)));
-                    }
-                    FrameKind::Stderr => {
-                        let _ = c.output.send(Output::Data(2, Bytes::from(payload)));
-                    }
-                    FrameKind::Exit => {
-                        status = serde_json::from_slice(&payload).ok();
-                        break 'outer;
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let status = relay_output(&mut r, &c.output).await;
         handle_exit(&daemon, &c, status).await;
     });
     Ok(())
+}
+
+/// Fans a monitor's output frames out to attached clients until its `Exit` frame (returned)
+/// or the end of the connection (`None`: the caller reads exit.json).
+pub async fn relay_output(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    output: &tokio::sync::broadcast::Sender<Output>,
+) -> Option<ExitStatus> {
+    let mut dec = FrameDecoder::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => n,
+        };
+        dec.push(&buf[..n]);
+        while let Ok(Some((kind, payload))) = dec.next_frame() {
+            match kind {
+                FrameKind::Stdout => {
+                    let _ = output.send(Output::Data(1, Bytes::from(payload)));
+                }
+                FrameKind::Stderr => {
+                    let _ = output.send(Output::Data(2, Bytes::from(payload)));
+                }
+                FrameKind::Exit => return serde_json::from_slice(&payload).ok(),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Reads the exit status a monitor left behind.

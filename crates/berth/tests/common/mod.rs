@@ -803,3 +803,12 @@ fn rmdir_cgroup_tree(dir: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A `Field:` value of a `/proc/<pid>/status` text (`CapEff`, `Seccomp`, `NoNewPrivs`, ...).
+pub fn status_field(status: &str, field: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}

@@ -238,3 +238,73 @@ fn nix_hostname() -> String {
         .trim()
         .to_string()
 }
+
+#[test]
+fn ulimits_tmpfs_read_only_and_sysctls() {
+    daemon!(d);
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--ulimit",
+            "nofile=512:1024",
+            "busybox",
+            "sh",
+            "-c",
+            "ulimit -n; ulimit -Hn",
+        ])
+        .out();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["512", "1024"],
+        "{out}"
+    );
+    // Never above the daemon's own hard limit.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--ulimit",
+        "nofile=100000000:100000000",
+        "busybox",
+        "true",
+    ]);
+    o.code(125);
+    assert!(o.stderr.contains("above the daemon's own"), "{}", o.stderr);
+    // --read-only: the rootfs refuses writes, a --tmpfs stays writable (noexec by default).
+    let out = d
+        .docker(&[
+            "run", "--rm", "--read-only", "--tmpfs", "/tmp:size=1m", "busybox", "sh", "-c",
+            "touch /x 2>/dev/null && echo root=rw || echo root=ro; touch /tmp/y && echo tmp=rw; grep ' /tmp ' /proc/mounts",
+        ])
+        .out();
+    assert!(out.contains("root=ro") && out.contains("tmp=rw"), "{out}");
+    let tmp = out
+        .lines()
+        .find(|l| l.contains(" /tmp "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        tmp.starts_with("tmpfs") && tmp.contains("noexec") && tmp.contains("size=1024k"),
+        "{tmp}"
+    );
+    // Namespaced sysctls apply; others are refused with runc's text.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--sysctl",
+            "kernel.shmmni=1234",
+            "busybox",
+            "cat",
+            "/proc/sys/kernel/shmmni",
+        ])
+        .out();
+    assert_eq!(out, "1234");
+    let host = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    assert_ne!(host.trim(), "1234", "the host's value changed");
+    // The docker CLI refuses it itself; through the API the daemon refuses it too.
+    let r = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Sysctls":{"vm.swappiness":"1"}}}"#,
+    );
+    r.assert_error(400, "is not in a separate kernel namespace");
+}

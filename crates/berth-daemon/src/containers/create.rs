@@ -60,6 +60,7 @@ pub fn merge_image_config(user: &mut Config, image: &Config) {
 }
 
 fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
+    super::host_options::validate(hc)?;
     super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
     super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
     let r = &hc.resources;

@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod create;
 pub mod exec;
+pub mod host_options;
 pub mod inspect;
 pub mod kill;
 pub mod list;

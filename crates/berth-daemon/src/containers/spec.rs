@@ -238,6 +238,8 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
         )
     });
     process.set_no_new_privileges(Some(no_new_privs));
+    let rlimits = super::host_options::rlimits(hc, process.rlimits().clone().unwrap_or_default())?;
+    process.set_rlimits(Some(rlimits));
     spec.set_process(Some(process));
     super::spec_caps::apply(&mut spec, hc)?;
     super::security_opt::apply_seccomp(&mut spec, hc)?;
@@ -262,6 +264,7 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
             }
         }
     }
+    mounts.extend(super::host_options::tmpfs_mounts(hc)?);
     spec.set_mounts(Some(mounts));
 
     let mut linux = spec.linux().clone().unwrap_or_default();

@@ -308,3 +308,36 @@ fn ulimits_tmpfs_read_only_and_sysctls() {
     );
     r.assert_error(400, "is not in a separate kernel namespace");
 }
+
+/// The masks are what hide host information: switched off (safely, read-only checks), the
+/// same files show the host's data and /proc/sys is no longer a read-only mount.
+#[test]
+fn masks_switched_off_expose_what_they_hide() {
+    daemon!(d);
+    if !std::path::Path::new("/proc/timer_list").exists() {
+        eprintln!("skip: this kernel has no /proc/timer_list");
+        return;
+    }
+    let script = "wc -c < /proc/timer_list; grep -c ' /proc/sys ' /proc/mounts; true";
+    let masked = d
+        .docker(&["run", "--rm", "busybox", "sh", "-c", script])
+        .out();
+    let lines: Vec<&str> = masked.lines().collect();
+    assert_eq!(lines[0], "0", "masked by default: {masked}");
+    assert_ne!(
+        lines[1], "0",
+        "/proc/sys is a read-only mount by default: {masked}"
+    );
+    for opt in [
+        &["--security-opt", "systempaths=unconfined"][..],
+        &["--privileged"][..],
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(opt);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        let open = d.docker(&args).out();
+        let lines: Vec<&str> = open.lines().collect();
+        assert_ne!(lines[0], "0", "{opt:?}: timer_list still masked: {open}");
+        assert_eq!(lines[1], "0", "{opt:?}: /proc/sys still remounted: {open}");
+    }
+}

@@ -26,6 +26,8 @@ pub struct SecurityOpts {
     pub seccomp: SeccompOpt,
     pub apparmor: Option<String>,
     pub labels: Vec<String>,
+    /// `systempaths=unconfined`: no masked or read-only paths under /proc and /sys.
+    pub unmasked_system_paths: bool,
 }
 
 fn invalid(n: u8, opt: &str) -> ApiError {
@@ -88,6 +90,12 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts, ApiError> {
             }
             "writable-cgroups" => {
                 parse_bool(v).ok_or_else(|| invalid(2, opt))?;
+            }
+            "systempaths" if v == "unconfined" => out.unmasked_system_paths = true,
+            "systempaths" => {
+                return Err(ApiError::invalid(format!(
+                "invalid --security-opt: {opt:?}: only \"unconfined\" is supported for systempaths"
+            )))
             }
             _ => return Err(invalid(2, opt)),
         }
@@ -256,4 +264,24 @@ mod tests {
             "{e}"
         );
     }
+}
+
+/// Masked and read-only paths: `HostConfig.MaskedPaths`/`ReadonlyPaths` when the client
+/// sent them (the docker CLI turns `--security-opt systempaths=unconfined` into two empty
+/// lists), cleared by `systempaths=unconfined` sent as an option; Docker's defaults otherwise.
+pub fn apply_system_paths(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
+    let opts = parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(masked) = &hc.masked_paths {
+            linux.set_masked_paths(Some(masked.clone()));
+        }
+        if let Some(ro) = &hc.readonly_paths {
+            linux.set_readonly_paths(Some(ro.clone()));
+        }
+        if opts.unmasked_system_paths {
+            linux.set_masked_paths(Some(vec![]));
+            linux.set_readonly_paths(Some(vec![]));
+        }
+    }
+    Ok(())
 }

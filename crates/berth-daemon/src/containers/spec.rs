@@ -243,6 +243,7 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
     spec.set_process(Some(process));
     super::spec_caps::apply(&mut spec, hc)?;
     super::security_opt::apply_seccomp(&mut spec, hc)?;
+    super::security_opt::apply_system_paths(&mut spec, hc)?;
 
     // Files Docker bind-mounts into every container.
     let mut mounts = spec.mounts().clone().unwrap_or_default();

@@ -148,6 +148,26 @@ pub fn apply_seccomp(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
     Ok(())
 }
 
+/// Masked and read-only paths: `HostConfig.MaskedPaths`/`ReadonlyPaths` when the client
+/// sent them (the docker CLI turns `--security-opt systempaths=unconfined` into two empty
+/// lists), cleared by `systempaths=unconfined` sent as an option; Docker's defaults otherwise.
+pub fn apply_system_paths(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
+    let opts = parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(masked) = &hc.masked_paths {
+            linux.set_masked_paths(Some(masked.clone()));
+        }
+        if let Some(ro) = &hc.readonly_paths {
+            linux.set_readonly_paths(Some(ro.clone()));
+        }
+        if opts.unmasked_system_paths {
+            linux.set_masked_paths(Some(vec![]));
+            linux.set_readonly_paths(Some(vec![]));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,24 +284,4 @@ mod tests {
             "{e}"
         );
     }
-}
-
-/// Masked and read-only paths: `HostConfig.MaskedPaths`/`ReadonlyPaths` when the client
-/// sent them (the docker CLI turns `--security-opt systempaths=unconfined` into two empty
-/// lists), cleared by `systempaths=unconfined` sent as an option; Docker's defaults otherwise.
-pub fn apply_system_paths(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
-    let opts = parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
-    if let Some(linux) = spec.linux_mut() {
-        if let Some(masked) = &hc.masked_paths {
-            linux.set_masked_paths(Some(masked.clone()));
-        }
-        if let Some(ro) = &hc.readonly_paths {
-            linux.set_readonly_paths(Some(ro.clone()));
-        }
-        if opts.unmasked_system_paths {
-            linux.set_masked_paths(Some(vec![]));
-            linux.set_readonly_paths(Some(vec![]));
-        }
-    }
-    Ok(())
 }

@@ -11,7 +11,7 @@ use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 const RESOLVE_IN_ROOT: u64 = 0x10;
@@ -447,6 +447,57 @@ fn symlink(target: &str, link: &str) -> Result<(), String> {
     }
 }
 
+/// Opens (creating with mode 0755 where missing) the directory `dir` of the container, one
+/// component at a time, refusing symlinks anywhere on the way: a `/dev/x -> /proc/...`
+/// left by an image or a volume never redirects where a node is made.
+fn open_dir_nofollow(dir: &Path) -> Result<OwnedFd, String> {
+    let open = |at: &OwnedFd, name: &Path| {
+        sys::openat2(
+            at.as_raw_fd(),
+            name,
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+            0,
+            RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        )
+    };
+    let mut fd = sys::openat2(
+        libc::AT_FDCWD,
+        Path::new("/"),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+        0,
+    )
+    .map_err(|e| err("open /", e))?;
+    for c in dir.components() {
+        let name = match c {
+            Component::Normal(n) => Path::new(n),
+            Component::RootDir | Component::CurDir => continue,
+            _ => return Err(format!("invalid device path {}", dir.display())),
+        };
+        let next = match open(&fd, name) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                let cname = sys::cstr(name).map_err(|e| e.to_string())?;
+                // SAFETY: `fd` is an open directory descriptor and `cname` a valid C string
+                // naming one component (no slash) below it.
+                if unsafe { libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), 0o755) } != 0 {
+                    let e = io::Error::last_os_error();
+                    if e.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(err(format!("mkdir {}", dir.display()), e));
+                    }
+                }
+                open(&fd, name).map_err(|e| err(dir.display(), e))?
+            }
+            Err(e) => return Err(err(dir.display(), e)),
+        };
+        fd = next;
+    }
+    Ok(fd)
+}
+
+/// Makes the node `path` (type `kind`, permissions `mode`, `major:minor`, owner) by
+/// descriptor: the parent is reached without symlinks, an existing non-directory entry of
+/// that name is replaced, and the owner is set without following the new name.
 fn mknod(
     path: &Path,
     kind: libc::mode_t,
@@ -459,27 +510,41 @@ fn mknod(
     if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
         return Err(format!("invalid device path {}", path.display()));
     }
-    if let Some(parent) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|e| err(parent.display(), e))?;
-    }
-    if std::fs::symlink_metadata(path).is_ok() {
-        let _ = std::fs::remove_file(path);
-    }
-    let c = sys::cstr(path).map_err(|e| e.to_string())?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("invalid device path {}", path.display()));
+    };
+    let dir = open_dir_nofollow(parent)?;
+    let c = sys::cstr(Path::new(name)).map_err(|e| e.to_string())?;
+    // SAFETY: `dir` is an open directory descriptor, `c` a valid single-component name;
+    // unlinkat without AT_REMOVEDIR never removes a directory or follows a symlink.
+    unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
     let dev = libc::makedev(major as u32, minor as u32);
-    // SAFETY: valid C string; mknod creates a node at a path inside the new root.
-    if unsafe { libc::mknod(c.as_ptr(), kind | (mode & 0o7777), dev) } != 0 {
+    // SAFETY: as above; mknodat creates the node in that directory, never through a link.
+    if unsafe { libc::mknodat(dir.as_raw_fd(), c.as_ptr(), kind | (mode & 0o7777), dev) } != 0 {
         return Err(err(
             format!("mknod {}", path.display()),
             io::Error::last_os_error(),
         ));
     }
     if uid.is_some() || gid.is_some() {
-        std::os::unix::fs::chown(path, uid, gid).map_err(|e| err(path.display(), e))?;
+        let id = |v: Option<u32>| v.unwrap_or(u32::MAX);
+        // SAFETY: as above; AT_SYMLINK_NOFOLLOW chowns the entry itself (u32::MAX = -1
+        // leaves that id unchanged).
+        if unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                id(uid),
+                id(gid),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        } != 0
+        {
+            return Err(err(
+                format!("chown {}", path.display()),
+                io::Error::last_os_error(),
+            ));
+        }
     }
     Ok(())
 }

@@ -63,6 +63,7 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
     super::host_options::validate(hc)?;
     super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
     super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    super::devices::validate(hc)?;
     let r = &hc.resources;
     if r.memory != 0 && r.memory < 6 * 1024 * 1024 {
         return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod create;
+pub mod devices;
 pub mod exec;
 pub mod host_options;
 pub mod inspect;

@@ -282,6 +282,7 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
         linux.set_sysctl(Some(sysctls.clone().into_iter().collect()));
     }
     spec.set_linux(Some(linux));
+    super::devices::apply(&mut spec, hc)?;
 
     let mut annotations = spec.annotations().clone().unwrap_or_default();
     if hc.init == Some(true) {

@@ -75,7 +75,10 @@ pub async fn update(
     }
     if rec.state.running {
         let path = daemon.cgroup_path(&rec);
-        let resources = super::spec::resources(&rec.host_config.resources)?;
+        let mut resources = super::spec::resources(&rec.host_config.resources)?;
+        // Device rules do not change on update; rewriting the defaults would drop the
+        // container's own allows (--device, --device-cgroup-rule, --privileged).
+        resources.set_devices(None);
         tokio::task::spawn_blocking(move || berth_runtime::cgroups::update(&path, &resources))
             .await
             .map_err(|e| DaemonError::Other(e.to_string()))?

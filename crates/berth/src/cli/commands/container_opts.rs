@@ -173,6 +173,9 @@ pub struct ContainerOpts {
     /// Add a host device to the container
     #[arg(long)]
     pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     /// Add additional groups to join
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
@@ -686,6 +689,8 @@ impl ContainerOpts {
         r.cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         r.ulimits = (!ulimits.is_empty()).then_some(Value::Array(ulimits));
         r.devices = Some(Value::Array(devices));
+        r.device_cgroup_rules =
+            (!self.device_cgroup_rule.is_empty()).then(|| self.device_cgroup_rule.clone());
 
         let networking_config = match (&self.network, self.network_alias.is_empty(), &self.ip) {
             (Some(n), false, _) | (Some(n), _, Some(_)) => {

@@ -2,25 +2,16 @@
 //! daemon with its own data root, exec root, socket and cgroup parent. Skipped when
 //! not root or when no static busybox is available for the bootstrap image.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
+/// A private daemon from the shared harness (which cleans up containers, mounts,
+/// cgroups and directories on drop, even when a test panics).
 struct Daemon {
-    child: Child,
-    dir: tempfile::TempDir,
+    _inner: common::TestDaemon,
     host: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = Command::new(bin())
-            .args(["-H", &self.host, "container", "prune", "-f"])
-            .output();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = self.dir.path();
-    }
 }
 
 fn bin() -> PathBuf {
@@ -34,37 +25,16 @@ fn busybox() -> Option<&'static str> {
 }
 
 fn start_daemon() -> Option<Daemon> {
-    if !nix::unistd::geteuid().is_root() || busybox().is_none() {
+    if !common::can_run_daemon() || busybox().is_none() {
         eprintln!("skipping: needs root and a static busybox");
         return None;
     }
-    // short paths: monitor sockets live under the exec root and must fit SUN_LEN
-    let dir = tempfile::Builder::new()
-        .prefix("b")
-        .tempdir_in("/tmp")
-        .ok()?;
-    let sock = dir.path().join("berth.sock");
-    let host = format!("unix://{}", sock.display());
-    let cg = format!("berth-clitest-{}", std::process::id());
-    let child = Command::new(bin())
-        .args(["daemon", "-H", &host])
-        .arg("--data-root")
-        .arg(dir.path().join("data"))
-        .arg("--exec-root")
-        .arg(dir.path().join("e"))
-        .args(["--cgroup-parent", &cg])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let d = Daemon { child, dir, host };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let inner = common::TestDaemon::start();
+    let d = Daemon {
+        host: inner.host(),
+        _inner: inner,
+    };
+    // The README's way to get a first image, through our CLI.
     let out = berth(
         &d,
         &["image", "bootstrap", "busybox", "--busybox", busybox()?],

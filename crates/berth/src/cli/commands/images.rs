@@ -1,10 +1,10 @@
 //! Image listing and naming: `images`, `rmi`, `tag`, `history`, `image prune`.
 
 use super::super::format::{human, template, Format};
-use super::super::{client_error_text, CliResult, Ctx, Fail};
+use super::super::{CliResult, Ctx, Fail};
 use super::lifecycle::confirm;
 use super::run::split_tag;
-use super::{arity, now_unix, parse, Arity};
+use super::{arity, each_name_with, now_unix, parse, Arity};
 use berth_api::image::ImageSummary;
 use berth_client::ListImagesOptions;
 use clap::Parser;
@@ -206,27 +206,21 @@ struct RmiArgs {
 pub async fn rmi(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: RmiArgs = parse(args)?;
     arity::<RmiArgs>(&a.images, Arity::Min(1))?;
-    let mut failed = false;
-    for n in &a.images {
-        match ctx.client.remove_image(n, a.force, a.no_prune).await {
-            Ok(items) => {
-                for i in items {
-                    if let Some(u) = i.untagged {
-                        println!("Untagged: {u}");
-                    }
-                    if let Some(d) = i.deleted {
-                        println!("Deleted: {d}");
-                    }
+    each_name_with(
+        &a.images,
+        |n| ctx.client.remove_image(n, a.force, a.no_prune),
+        |_, items| {
+            for i in items {
+                if let Some(u) = i.untagged {
+                    println!("Untagged: {u}");
+                }
+                if let Some(d) = i.deleted {
+                    println!("Deleted: {d}");
                 }
             }
-            Err(e) if e.is_connect() => return Err(e.into()),
-            Err(e) => {
-                eprintln!("{}", client_error_text(&e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+        },
+    )
+    .await
 }
 
 #[derive(Parser)]

@@ -4,7 +4,7 @@
 
 use super::super::{client_error_text, format::human, term, CliResult, Ctx, Fail};
 use super::streams::{self, Ended, ResizeTarget};
-use super::{arity, each_name, parse, Arity};
+use super::{arity, each_name, each_name_with, parse, Arity};
 use berth_client::AttachOptions;
 use clap::Parser;
 
@@ -262,18 +262,12 @@ struct WaitArgs {
 pub async fn wait(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: WaitArgs = parse(args)?;
     arity::<WaitArgs>(&a.containers, Arity::Min(1))?;
-    let mut failed = false;
-    for n in &a.containers {
-        match ctx.client.wait_container(n, None).await {
-            Ok(w) => println!("{}", w.status_code),
-            Err(e) if e.is_connect() => return Err(e.into()),
-            Err(e) => {
-                eprintln!("{}", client_error_text(&e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
+    each_name_with(
+        &a.containers,
+        |n| ctx.client.wait_container(n, None),
+        |_, w| println!("{}", w.status_code),
+    )
+    .await
 }
 
 #[derive(Parser)]

@@ -290,15 +290,29 @@ pub fn arity<T: clap::CommandFactory>(args: &[String], want: Arity) -> Result<()
 
 /// Applies `f` to each name, printing the name on success and the error otherwise,
 /// then exits 1 if any failed (docker's `rm`, `stop`, `kill`, ... behaviour).
-pub async fn each_name<'a, F, Fut>(names: &'a [String], mut f: F) -> CliResult
+pub async fn each_name<'a, F, Fut>(names: &'a [String], f: F) -> CliResult
 where
     F: FnMut(&'a str) -> Fut,
     Fut: std::future::Future<Output = Result<(), berth_client::Error>>,
 {
+    each_name_with(names, f, |n, ()| println!("{n}")).await
+}
+
+/// Like `each_name`, printing each success with `show`: docker's multi-name verbs report
+/// every name, print every error, and exit 1 at the end if any failed.
+pub async fn each_name_with<'a, T, F, Fut>(
+    names: &'a [String],
+    mut f: F,
+    show: impl Fn(&str, T),
+) -> CliResult
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<T, berth_client::Error>>,
+{
     let mut failed = false;
     for n in names {
         match f(n).await {
-            Ok(()) => println!("{n}"),
+            Ok(v) => show(n, v),
             Err(e) if e.is_connect() => return Err(e.into()),
             Err(e) => {
                 eprintln!("{}", super::client_error_text(&e));

@@ -426,6 +426,23 @@ fn tag(daemon: &Arc<Daemon>, name: &str, repo: &str, tag: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `untag` event and the `{"Untagged": "busybox:latest"}` row for one removed name.
+fn untagged(daemon: &Daemon, id: &str, full_ref: &str) -> DeleteItem {
+    let fam = Reference::parse(full_ref)
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| full_ref.to_string());
+    daemon.events.publish(
+        "image",
+        "untag",
+        id,
+        [("name".to_string(), fam.clone())].into(),
+    );
+    DeleteItem {
+        untagged: Some(fam),
+        deleted: None,
+    }
+}
+
 fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
@@ -446,19 +463,7 @@ async fn delete(
         let last = refs.len() <= 1;
         if !last {
             daemon.images.untag(&*daemon.store, full)?;
-            let fam = Reference::parse(full)
-                .map(|r| r.familiar())
-                .unwrap_or(full.clone());
-            daemon.events.publish(
-                "image",
-                "untag",
-                &id,
-                [("name".to_string(), fam.clone())].into(),
-            );
-            out.push(DeleteItem {
-                untagged: Some(fam),
-                deleted: None,
-            });
+            out.push(untagged(daemon, &id, full));
             return Ok(out);
         }
         if let Some(c) = users.first() {
@@ -505,19 +510,7 @@ async fn delete(
         }
     }
     for r in &refs {
-        let fam = Reference::parse(r)
-            .map(|x| x.familiar())
-            .unwrap_or(r.clone());
-        daemon.events.publish(
-            "image",
-            "untag",
-            &id,
-            [("name".to_string(), fam.clone())].into(),
-        );
-        out.push(DeleteItem {
-            untagged: Some(fam),
-            deleted: None,
-        });
+        out.push(untagged(daemon, &id, r));
     }
     if !users.is_empty() {
         // Forced while stopped containers use it: the names go, the content stays for them.

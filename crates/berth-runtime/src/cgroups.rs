@@ -296,10 +296,11 @@ impl Cgroup {
         }
         if let (Some(b), Some(d)) = (r.block_io(), self.dir_for("blkio")) {
             if let Some(w) = b.weight() {
-                // Kernels without CFQ/BFQ have no weight file; Docker only warns.
-                if write_opt(&d.join("blkio.weight"), &w.to_string()).is_err() {
-                    let _ = write_opt(&d.join("blkio.bfq.weight"), &w.to_string());
-                }
+                // CFQ's file, else BFQ's; kernels with neither only warn in Docker.
+                write_first(
+                    &[d.join("blkio.weight"), d.join("blkio.bfq.weight")],
+                    &w.to_string(),
+                )?;
             }
             for wd in b.weight_device().as_deref().unwrap_or(&[]) {
                 if let Some(w) = wd.weight() {
@@ -406,8 +407,11 @@ impl Cgroup {
         }
         if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
             let v = 1 + (w.clamp(10, 1000) as u64 - 10) * 9999 / 990;
-            if write_opt(&d.join("io.weight"), &format!("default {v}")).is_err() {
-                let _ = write_opt(&d.join("io.bfq.weight"), &w.to_string());
+            // io.weight needs a cost model; BFQ has its own file (1..1000, no scaling).
+            if d.join("io.weight").exists() {
+                write(&d.join("io.weight"), &format!("default {v}"))?;
+            } else {
+                write_opt(&d.join("io.bfq.weight"), &w.to_string())?;
             }
         }
         for (k, v) in r.unified().as_ref().into_iter().flatten() {
@@ -647,6 +651,17 @@ fn write_opt(p: &Path, v: &str) -> io::Result<()> {
     }
 }
 
+/// Writes `v` to the first of `files` that exists; Ok when none does.
+fn write_first(files: &[PathBuf], v: &str) -> io::Result<()> {
+    for f in files {
+        match write(f, v) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            r => return r,
+        }
+    }
+    Ok(())
+}
+
 fn read_u64(p: &Path) -> io::Result<u64> {
     let s = fs::read_to_string(p).map_err(|e| ctx(e, p))?;
     let s = s.trim();
@@ -841,6 +856,32 @@ mod tests {
         assert_eq!(read(&c.join("memory.swap.max")), "max");
         assert_eq!(read(&c.join("pids.max")), "max");
         assert_eq!(read(&c.join("cpu.max")), "max 100000");
+    }
+
+    #[test]
+    fn blkio_weight_falls_back_to_bfq() {
+        let (d, cg) = fake_v2();
+        let c = d.path().join("berth/abc");
+        fs::remove_file(c.join("io.weight")).unwrap();
+        fs::write(c.join("io.bfq.weight"), "100").unwrap();
+        let r: LinuxResources =
+            serde_json::from_value(serde_json::json!({"blockIO": {"weight": 300}})).unwrap();
+        cg.apply(&r).unwrap();
+        assert_eq!(read(&c.join("io.bfq.weight")), "300");
+        // v1: CFQ's file when present, else BFQ's, else nothing (and no error).
+        let v1 = tempfile::tempdir().unwrap();
+        let (cfq, bfq) = (
+            v1.path().join("blkio.weight"),
+            v1.path().join("blkio.bfq.weight"),
+        );
+        fs::write(&bfq, "100").unwrap();
+        write_first(&[cfq.clone(), bfq.clone()], "300").unwrap();
+        assert_eq!(read(&bfq), "300");
+        assert!(!cfq.exists());
+        fs::write(&cfq, "500").unwrap();
+        write_first(&[cfq.clone(), bfq.clone()], "700").unwrap();
+        assert_eq!((read(&cfq), read(&bfq)), ("700".into(), "300".into()));
+        write_first(&[v1.path().join("none")], "1").unwrap();
     }
 
     #[test]

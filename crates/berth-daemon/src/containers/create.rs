@@ -99,19 +99,7 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
         ));
     }
-    if r.cpu_period != 0 && !(1000..=1_000_000).contains(&r.cpu_period) {
-        return Err(ApiError::invalid(
-            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
-        ));
-    }
-    if r.cpu_quota > 0 && r.cpu_quota < 1000 {
-        return Err(ApiError::invalid(
-            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
-        ));
-    }
-    if r.cpu_shares < 0 {
-        return Err(ApiError::invalid("invalid CPU shares: must be positive"));
-    }
+    validate_limits(r)?;
     if hc.oom_score_adj < -1000 || hc.oom_score_adj > 1000 {
         return Err(ApiError::invalid(format!(
             "Invalid value {}, range for oom score adj is [-1000, 1000]",
@@ -172,6 +160,84 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The limits checked both at create and at `docker update`, with Docker's texts.
+pub(super) fn validate_limits(r: &berth_api::container::Resources) -> Result<(), ApiError> {
+    if r.cpu_period != 0 && !(1000..=1_000_000).contains(&r.cpu_period) {
+        return Err(ApiError::invalid(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+        ));
+    }
+    if r.cpu_quota > 0 && r.cpu_quota < 1000 {
+        return Err(ApiError::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
+    }
+    if r.cpu_shares < 0 {
+        return Err(ApiError::invalid("invalid CPU shares: must be positive"));
+    }
+    if r.blkio_weight > 0 && !(10..=1000).contains(&r.blkio_weight) {
+        return Err(ApiError::invalid(
+            "Range of blkio weight is from 10 to 1000",
+        ));
+    }
+    for (req, what, file, kind) in [
+        (&r.cpuset_cpus, "cpus", "cpus", "CPUs"),
+        (&r.cpuset_mems, "mems", "mems", "memory nodes"),
+    ] {
+        if req.is_empty() {
+            continue;
+        }
+        let want = parse_cpuset(req)
+            .ok_or_else(|| ApiError::invalid(format!("Invalid value {req} for cpuset {what}")))?;
+        let avail = available_cpuset(file);
+        if let Some(have) = avail.as_deref().and_then(parse_cpuset) {
+            if !want.iter().all(|c| have.contains(c)) {
+                return Err(ApiError::invalid(format!(
+                    "Requested {kind} are not available - requested {req}, available: {}",
+                    avail.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses a cpuset list (`0-3,5`); `None` when malformed.
+fn parse_cpuset(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.trim().split(',') {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?),
+            None => {
+                let a = part.parse::<u32>().ok()?;
+                (a, a)
+            }
+        };
+        if b < a || b - a > 65_536 {
+            return None;
+        }
+        out.extend(a..=b);
+    }
+    Some(out)
+}
+
+/// The host's cpus/mems the way Docker reads them: the root cpuset cgroup (v1) or the
+/// effective sets (v2), else the online ones.
+fn available_cpuset(which: &str) -> Option<String> {
+    [
+        format!("/sys/fs/cgroup/cpuset/cpuset.{which}"),
+        format!("/sys/fs/cgroup/cpuset.{which}.effective"),
+        match which {
+            "cpus" => "/sys/devices/system/cpu/online".into(),
+            _ => "/sys/devices/system/node/online".into(),
+        },
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .map(|s| s.trim().to_string())
+    .find(|s| !s.is_empty())
+}
+
 /// Creates a container; returns its ID and warnings.
 pub async fn create(
     daemon: &Arc<Daemon>,
@@ -230,6 +296,11 @@ pub async fn create(
     }
     if host_config.shm_size == 0 {
         host_config.shm_size = 64 * 1024 * 1024;
+    }
+    // Docker stores twice the memory as the swap limit when none is given.
+    let res = &mut host_config.resources;
+    if res.memory > 0 && res.memory_swap == 0 {
+        res.memory_swap = res.memory * 2;
     }
     let id = crate::ids::new_id();
     if config.hostname.is_empty() {
@@ -316,6 +387,40 @@ pub async fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpuset_lists_and_limits() {
+        assert_eq!(parse_cpuset("0-2,5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpuset("1"), Some(vec![1]));
+        for bad in ["", "a-b", "3-1", "1,", "-1"] {
+            assert_eq!(parse_cpuset(bad), None, "{bad}");
+        }
+        let mut r = berth_api::container::Resources {
+            cpuset_cpus: "a-b".into(),
+            ..Default::default()
+        };
+        let e = validate_limits(&r).unwrap_err();
+        assert!(
+            e.to_string().contains("Invalid value a-b for cpuset cpus"),
+            "{e}"
+        );
+        r.cpuset_cpus = "99999".into();
+        let e = validate_limits(&r).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("Requested CPUs are not available - requested 99999, available: "),
+            "{e}"
+        );
+        r.cpuset_cpus = "0".into();
+        validate_limits(&r).unwrap();
+        r.blkio_weight = 5;
+        let e = validate_limits(&r).unwrap_err();
+        assert!(e
+            .to_string()
+            .contains("Range of blkio weight is from 10 to 1000"));
+        r.blkio_weight = 10;
+        validate_limits(&r).unwrap();
+    }
 
     #[test]
     fn image_config_merges_under_the_users() {

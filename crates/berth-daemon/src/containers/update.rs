@@ -3,7 +3,7 @@
 use super::Container;
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
-use berth_api::container::{UpdateRequest, UpdateResponse};
+use berth_api::container::{Resources, UpdateRequest, UpdateResponse};
 use berth_api::ApiError;
 use std::sync::Arc;
 
@@ -13,12 +13,85 @@ pub async fn update(
     req: UpdateRequest,
 ) -> Result<UpdateResponse> {
     let _g = c.op_lock.lock().await;
-    let mut rec = c.snapshot();
-    let r = &req.resources;
-    let cur = &mut rec.host_config.resources;
+    let old = c.snapshot();
+    let mut rec = old.clone();
+    merge(&mut rec.host_config.resources, &req.resources)?;
+    if let Some(p) = &req.restart_policy {
+        if !p.name.is_empty() {
+            super::restart_policy::validate(p, rec.host_config.auto_remove)?;
+            rec.host_config.restart_policy = p.clone();
+        }
+    }
+    if rec.state.running && rec.host_config.resources != old.host_config.resources {
+        let path = daemon.cgroup_path(&rec);
+        // Device rules do not change on update; rewriting the defaults would drop the
+        // container's own allows (--device, --device-cgroup-rule, --privileged).
+        let mut resources = super::spec::resources(&rec.host_config.resources)?;
+        resources.set_devices(None);
+        let mut previous = super::spec::resources(&old.host_config.resources)?;
+        previous.set_devices(None);
+        tokio::task::spawn_blocking(move || {
+            berth_runtime::cgroups::update(&path, &resources).inspect_err(|_| {
+                // A value the kernel refused may follow others already written: put the
+                // old limits back so the cgroup matches the record that is kept.
+                let _ = berth_runtime::cgroups::update(&path, &previous);
+            })
+        })
+        .await
+        .map_err(|e| DaemonError::Other(e.to_string()))?
+        .map_err(|e| ApiError::system(format!("Cannot update container {}: {e}", rec.id)))?;
+    }
+    *c.rec() = rec;
+    daemon.persist(c)?;
+    daemon.container_event(c, "update", &[]);
+    Ok(UpdateResponse { warnings: vec![] })
+}
+
+fn conflict(msg: &str) -> ApiError {
+    ApiError::invalid(msg.to_string())
+}
+
+/// Merges the limits of an update request into the container's, with Docker's checks
+/// (`container.UpdateContainer` and `verifyContainerResources`); zero means "unchanged".
+fn merge(cur: &mut Resources, r: &Resources) -> std::result::Result<(), ApiError> {
+    // NanoCPUs sets quota and period itself; once one style is set the other is refused.
+    if r.nano_cpus > 0 && cur.cpu_period > 0 {
+        return Err(conflict(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set",
+        ));
+    }
+    if r.nano_cpus > 0 && cur.cpu_quota > 0 {
+        return Err(conflict(
+            "Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set",
+        ));
+    }
+    if r.cpu_period > 0 && cur.nano_cpus > 0 {
+        return Err(conflict(
+            "Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set",
+        ));
+    }
+    if r.cpu_quota > 0 && cur.nano_cpus > 0 {
+        return Err(conflict(
+            "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
+        ));
+    }
+    if r.nano_cpus > 0 && (r.cpu_period > 0 || r.cpu_quota > 0) {
+        return Err(conflict(
+            "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
     if r.memory != 0 {
         if r.memory < 6 * 1024 * 1024 {
-            return Err(ApiError::invalid("Minimum memory limit allowed is 6MB").into());
+            return Err(ApiError::invalid("Minimum memory limit allowed is 6MB"));
+        }
+        if cur.memory_swap > 0 && r.memory > cur.memory_swap && r.memory_swap == 0 {
+            return Err(conflict(
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+            ));
+        }
+        if cur.memory_swap == 0 && r.memory_swap == 0 {
+            // As at create: swap defaults to twice the memory.
+            cur.memory_swap = r.memory * 2;
         }
         cur.memory = r.memory;
     }
@@ -35,8 +108,7 @@ pub async fn update(
         if r.nano_cpus < 0 || r.nano_cpus > ncpu * 1_000_000_000 {
             return Err(ApiError::invalid(format!(
                 "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-            ))
-            .into());
+            )));
         }
         cur.nano_cpus = r.nano_cpus;
     }
@@ -64,28 +136,97 @@ pub async fn update(
     if cur.memory > 0 && cur.memory_swap > 0 && cur.memory_swap < cur.memory {
         return Err(ApiError::invalid(
             "Minimum memoryswap limit should be larger than memory limit, see usage",
+        ));
+    }
+    if cur.memory > 0 && cur.memory_reservation > cur.memory {
+        return Err(ApiError::invalid(
+            "Minimum memory limit can not be less than memory reservation limit, see usage",
+        ));
+    }
+    super::create::validate_limits(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(cur: &mut Resources, r: Resources) -> String {
+        merge(cur, &r).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn merge_applies_and_checks_like_docker() {
+        let mut cur = Resources::default();
+        merge(
+            &mut cur,
+            &Resources {
+                memory: 16 << 20,
+                cpu_shares: 256,
+                pids_limit: Some(50),
+                ..Default::default()
+            },
         )
-        .into());
+        .unwrap();
+        assert_eq!((cur.memory, cur.memory_swap), (16 << 20, 32 << 20));
+        assert_eq!((cur.cpu_shares, cur.pids_limit), (256, Some(50)));
+        assert!(err(
+            &mut cur.clone(),
+            Resources {
+                memory: 64 << 20,
+                ..Default::default()
+            }
+        )
+        .contains("Memory limit should be smaller than already set memoryswap limit"));
+        merge(
+            &mut cur,
+            &Resources {
+                memory: 64 << 20,
+                memory_swap: -1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((cur.memory, cur.memory_swap), (64 << 20, -1));
+
+        let mut nano = Resources {
+            nano_cpus: 500_000_000,
+            ..Default::default()
+        };
+        assert!(err(
+            &mut nano,
+            Resources {
+                cpu_quota: 20_000,
+                ..Default::default()
+            }
+        )
+        .contains("CPU Quota cannot be updated as NanoCPUs has already been set"));
+        let mut quota = Resources {
+            cpu_period: 50_000,
+            ..Default::default()
+        };
+        assert!(err(
+            &mut quota,
+            Resources {
+                nano_cpus: 500_000_000,
+                ..Default::default()
+            }
+        )
+        .contains("Nano CPUs cannot be updated as CPU Period has already been set"));
+        assert!(err(
+            &mut Resources::default(),
+            Resources {
+                blkio_weight: 5,
+                ..Default::default()
+            }
+        )
+        .contains("Range of blkio weight is from 10 to 1000"));
+        assert!(err(
+            &mut Resources::default(),
+            Resources {
+                cpu_period: 500,
+                ..Default::default()
+            }
+        )
+        .contains("CPU cfs period can not be less than 1ms"));
     }
-    if let Some(p) = &req.restart_policy {
-        if !p.name.is_empty() {
-            super::restart_policy::validate(p, rec.host_config.auto_remove)?;
-            rec.host_config.restart_policy = p.clone();
-        }
-    }
-    if rec.state.running {
-        let path = daemon.cgroup_path(&rec);
-        let mut resources = super::spec::resources(&rec.host_config.resources)?;
-        // Device rules do not change on update; rewriting the defaults would drop the
-        // container's own allows (--device, --device-cgroup-rule, --privileged).
-        resources.set_devices(None);
-        tokio::task::spawn_blocking(move || berth_runtime::cgroups::update(&path, &resources))
-            .await
-            .map_err(|e| DaemonError::Other(e.to_string()))?
-            .map_err(|e| ApiError::system(format!("Cannot update container {}: {e}", rec.id)))?;
-    }
-    *c.rec() = rec;
-    daemon.persist(c)?;
-    daemon.container_event(c, "update", &[]);
-    Ok(UpdateResponse { warnings: vec![] })
 }

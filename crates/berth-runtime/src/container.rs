@@ -571,7 +571,10 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
             .map_err(|e| fail(format!("setrlimit {name}: {e}")))?;
     }
     if let Some(adj) = process.oom_score_adj() {
-        let _ = std::fs::write("/proc/self/oom_score_adj", adj.to_string());
+        // Like runc: a value the kernel refuses (lowering it needs CAP_SYS_RESOURCE) fails
+        // the start instead of running the container with another score than asked.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| fail(format!("write /proc/self/oom_score_adj: {e}")))?;
     }
     let user = process.user();
     // SAFETY: umask only changes this process's creation mask.

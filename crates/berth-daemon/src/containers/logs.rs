@@ -193,7 +193,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
         // History, with tail applied across rotated files.
-        let (first, mut offset, mut file) = {
+        let (first, mut offset, file) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || {
                 let files = log_files(&path);
@@ -223,7 +223,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
             return;
         }
         // Follow: read what the monitor appends; container output wakes us early.
-        let mut partial = String::new();
+        let mut partial: Vec<u8> = Vec::new();
         loop {
             let running = c.is_running();
             let (chunk, new_offset, rotated) = {
@@ -239,11 +239,12 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
             }
             offset = new_offset;
             if !chunk.is_empty() {
-                partial.push_str(&String::from_utf8_lossy(&chunk));
+                // Bytes, not text: a read may end inside a multi-byte character.
+                partial.extend_from_slice(&chunk);
                 let mut out = Vec::new();
-                while let Some(pos) = partial.find('\n') {
-                    let line: String = partial.drain(..=pos).collect();
-                    if let Ok(l) = serde_json::from_str::<LogLine>(line.trim_end()) {
+                while let Some(pos) = partial.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial.drain(..=pos).collect();
+                    if let Ok(l) = serde_json::from_slice::<LogLine>(&line) {
                         render(&l, &sel, &mut out);
                     }
                 }
@@ -265,7 +266,6 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
                 _ = tx.closed() => return,
             }
-            file = file.clone();
         }
     });
     let ct = if rec.config.tty {

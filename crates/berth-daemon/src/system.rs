@@ -281,10 +281,7 @@ pub async fn df(daemon: &Arc<Daemon>) -> HandlerResult {
             .map(|c| {
                 let rec = c.snapshot();
                 let mut s = crate::containers::list::summary(&d, &rec);
-                let rw =
-                    crate::containers::prune::dir_size(&d.container_paths(&rec.id).upper()) as i64;
-                s.size_rw = Some(rw);
-                s.size_root_fs = Some(rw + d.images.image_size(&rec.image_id));
+                crate::containers::list::fill_sizes(&d, &mut s);
                 s
             })
             .collect();

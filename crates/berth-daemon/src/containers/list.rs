@@ -191,6 +191,15 @@ fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, all: &[Arc<Conta
         && any("is-task", &|v| v == "false")
 }
 
+/// `SizeRw` (the container's own changes) and `SizeRootFs` (those plus its image), which
+/// `ps -s`, `GET /containers/json?size=1` and `system df` report. Walks the upper dir, so
+/// call it off the async threads.
+pub fn fill_sizes(daemon: &Daemon, s: &mut ContainerSummary) {
+    let rw = super::prune::dir_size(&daemon.container_paths(&s.id).upper()) as i64;
+    s.size_rw = Some(rw);
+    s.size_root_fs = Some(rw + daemon.images.image_size(&s.image_id));
+}
+
 pub fn list(
     daemon: &Daemon,
     all: bool,

@@ -79,6 +79,20 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
                 req.qbool("latest"),
                 &f,
             )?;
+            let list = if req.qbool("size") {
+                let d = daemon.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut list = list;
+                    for s in list.iter_mut() {
+                        containers::list::fill_sizes(&d, s);
+                    }
+                    list
+                })
+                .await
+                .map_err(|e| crate::DaemonError::Other(e.to_string()))?
+            } else {
+                list
+            };
             Ok(http::json(StatusCode::OK, &list))
         }
         (&M::POST, ["containers", "prune"]) => {

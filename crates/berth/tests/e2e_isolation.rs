@@ -319,6 +319,19 @@ fn masks_switched_off_expose_what_they_hide() {
         return;
     }
     let script = "wc -c < /proc/timer_list; grep -c ' /proc/sys ' /proc/mounts; true";
+    // Inspect shows the paths a container is masked with, as Docker fills them in.
+    d.docker(&["create", "--name", "masked", "busybox", "true"])
+        .ok();
+    let masked = d.inspect("masked", "{{json .HostConfig.MaskedPaths}}");
+    assert!(
+        masked.contains("/proc/timer_list") && masked.contains("/proc/keys"),
+        "{masked}"
+    );
+    let ro = d.inspect("masked", "{{json .HostConfig.ReadonlyPaths}}");
+    assert!(
+        ro.contains("/proc/sys") && ro.contains("/proc/sysrq-trigger"),
+        "{ro}"
+    );
     let masked = d
         .docker(&["run", "--rm", "busybox", "sh", "-c", script])
         .out();

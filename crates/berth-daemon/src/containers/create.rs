@@ -294,6 +294,26 @@ pub async fn create(
     if host_config.ipc_mode.is_empty() {
         host_config.ipc_mode = "private".into();
     }
+    // Like dockerd: a container that is not privileged records Docker's masked and
+    // read-only paths, so inspect shows them and they are what its spec uses.
+    if !host_config.privileged {
+        if host_config.masked_paths.is_none() {
+            host_config.masked_paths = Some(
+                berth_runtime::defaults::MASKED_PATHS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+            );
+        }
+        if host_config.readonly_paths.is_none() {
+            host_config.readonly_paths = Some(
+                berth_runtime::defaults::READONLY_PATHS
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect(),
+            );
+        }
+    }
     if host_config.shm_size == 0 {
         host_config.shm_size = 64 * 1024 * 1024;
     }

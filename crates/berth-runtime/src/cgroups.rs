@@ -423,6 +423,14 @@ impl Cgroup {
             }
             write(&d.join(k), v)?;
         }
+        // v2 has no devices.allow: the allow-list is a BPF program on the cgroup.
+        if let Some(devs) = r
+            .devices()
+            .as_ref()
+            .filter(|_| crate::device_bpf::on_cgroup2(&d))
+        {
+            crate::device_bpf::load_and_attach(&d, devs)?;
+        }
         Ok(())
     }
 

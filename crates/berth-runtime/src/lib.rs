@@ -9,6 +9,7 @@ pub mod caps;
 pub mod cgroups;
 mod container;
 pub mod defaults;
+pub mod device_bpf;
 pub mod logfile;
 pub mod monitor;
 pub mod protocol;

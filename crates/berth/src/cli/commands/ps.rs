@@ -193,7 +193,12 @@ pub async fn ps(ctx: &Ctx, args: &[String]) -> CliResult {
     } else {
         a.format.clone()
     };
-    let size = a.size || fmt_text.as_deref().is_some_and(|f| f.contains(".Size"));
+    // Like docker: a template that can show the size (`.Size`, or all of `{{json .}}`)
+    // asks the daemon to compute it.
+    let size = a.size
+        || fmt_text
+            .as_deref()
+            .is_some_and(|f| f.contains(".Size") || f.replace(' ', "").contains("{{json.}}"));
     let limit = if a.latest {
         Some(1)
     } else if a.last > 0 {

@@ -126,15 +126,9 @@ pub fn validate(hc: &HostConfig) -> Result<(), ApiError> {
         }
     }
     let rules = hc.resources.device_cgroup_rules.as_deref().unwrap_or(&[]);
+    // On cgroup v2 the same rules become the container's BPF device program.
     for r in rules {
         parse_cgroup_rule(r)?;
-    }
-    if !rules.is_empty()
-        && berth_runtime::cgroups::detect() == berth_runtime::cgroups::CgroupVersion::V2
-    {
-        return Err(ApiError::invalid(
-            "--device-cgroup-rule is not supported on cgroup v2 yet",
-        ));
     }
     Ok(())
 }

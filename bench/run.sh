@@ -209,7 +209,7 @@ WORKED_PSS=$(mem_kb "$DAEMON_PID" Pss)
 for ((i = 0; i < N_CONTAINERS; i++)); do
     "$DOCKER" run -d --network none busybox sleep 1000 >/dev/null
 done
-sleep 1
+sleep 3 # steady state: monitors give back start-up pages after 2 s without activity
 mapfile -t MONS < <(monitor_pids)
 NMON=${#MONS[@]}
 MON_RSS=$(($(sum_mem Rss "${MONS[@]}") / NMON))

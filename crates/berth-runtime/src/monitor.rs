@@ -347,7 +347,8 @@ fn run(o: &Options) -> Result<i32, StartError> {
         let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
     }
 
-    crate::sys::release_idle_memory();
+    // No trim here: the start is on the critical path of `docker run`, and a short-lived
+    // container needs these pages again at once; the poll loop trims after IDLE_TRIM.
 
     let mut m = Monitor {
         listener,

@@ -1,6 +1,6 @@
 //! Image listing and naming: `images`, `rmi`, `tag`, `history`, `image prune`.
 
-use super::super::format::{human, template, Format};
+use super::super::format::{human, print_rows, template, Format};
 use super::super::{CliResult, Ctx, Fail};
 use super::lifecycle::confirm;
 use super::run::split_tag;
@@ -302,16 +302,13 @@ pub async fn history(ctx: &Ctx, args: &[String]) -> CliResult {
     } else {
         a.format.as_deref()
     };
-    let fmt = Format::parse(
+    let header = json!({"ID":"IMAGE","CreatedSince":"CREATED","CreatedAt":"CREATED AT","CreatedBy":"CREATED BY","Size":"SIZE","Comment":"COMMENT","Tags":"TAGS"});
+    print_rows(
         fmt_text,
         "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
-    )
-    .map_err(|e| Fail::new(e, 1))?;
-    let header = json!({"ID":"IMAGE","CreatedSince":"CREATED","CreatedAt":"CREATED AT","CreatedBy":"CREATED BY","Size":"SIZE","Comment":"COMMENT","Tags":"TAGS"});
-    print!(
-        "{}",
-        fmt.render(&rows, &header).map_err(|e| Fail::new(e, 1))?
-    );
+        &rows,
+        &header,
+    )?;
     Ok(0)
 }
 

@@ -1,6 +1,6 @@
 //! `version`, `info`, `system df`, `system prune`.
 
-use super::super::format::{human, table, template::Template, Format};
+use super::super::format::{human, print_rows, table, template::Template};
 use super::super::{client_error_text, CliResult, Ctx, Fail};
 use super::lifecycle::confirm;
 use super::{arity, now_unix, parse, Arity};
@@ -368,16 +368,13 @@ pub async fn df(ctx: &Ctx, args: &[String]) -> CliResult {
         json!({"Type":"Local Volumes","TotalCount":du.volumes.len().to_string(),"Active":"0","Size":human::size_prec(v_total,3),"Reclaimable":reclaim(v_total,v_total)}),
         json!({"Type":"Build Cache","TotalCount":du.build_cache.len().to_string(),"Active":"0","Size":"0B","Reclaimable":"0B"}),
     ];
-    let fmt = Format::parse(
+    let header = json!({"Type":"TYPE","TotalCount":"TOTAL","Active":"ACTIVE","Size":"SIZE","Reclaimable":"RECLAIMABLE"});
+    print_rows(
         a.format.as_deref(),
         "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
-    )
-    .map_err(|e| Fail::new(e, 1))?;
-    let header = json!({"Type":"TYPE","TotalCount":"TOTAL","Active":"ACTIVE","Size":"SIZE","Reclaimable":"RECLAIMABLE"});
-    print!(
-        "{}",
-        fmt.render(&rows, &header).map_err(|e| Fail::new(e, 1))?
-    );
+        &rows,
+        &header,
+    )?;
     Ok(0)
 }
 

@@ -69,6 +69,22 @@ impl Format {
     }
 }
 
+/// Renders rows with the user's `--format` (or `default`) and prints them: what every
+/// listing command ends with. A template error is exit 1, as docker's.
+pub fn print_rows(
+    fmt: Option<&str>,
+    default: &str,
+    rows: &[Value],
+    header: &Value,
+) -> Result<(), super::Fail> {
+    let f = Format::parse(fmt, default).map_err(|e| super::Fail::new(e, 1))?;
+    print!(
+        "{}",
+        f.render(rows, header).map_err(|e| super::Fail::new(e, 1))?
+    );
+    Ok(())
+}
+
 /// docker lets users write `\t` and `\n` literally in `--format`.
 fn unescape(s: &str) -> String {
     s.replace("\\t", "\t").replace("\\n", "\n")

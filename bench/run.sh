@@ -97,7 +97,8 @@ mem_kb() {
 
 log "starting daemon ($DIR, cgroup parent $CG)"
 "$BERTH" daemon --data-root "$DIR/data" --exec-root "$DIR/x" -H "unix://$SOCK" \
-    --pidfile "$DIR/berth.pid" --cgroup-parent "$CG" >"$DIR/daemon.log" 2>&1 &
+    --pidfile "$DIR/berth.pid" --cgroup-parent "$CG" \
+    --bridge "bb$$" --bip "10.253.$((($$ % 200) + 20)).1/24" >"$DIR/daemon.log" 2>&1 &
 DAEMON_PID=$!
 for _ in $(seq 200); do
     "$DOCKER" version >/dev/null 2>&1 && break

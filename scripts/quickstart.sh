@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v busybox >/dev/null || ! busybox --list >/dev/null 2>&1 || [ ! -x /bin/busybox ]; then
+if ! command -v busybox >/dev/null || ! busybox --list >/dev/null 2>&1 || [ ! -x /bin/busybox ] ||
+    ! command -v nft >/dev/null; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static procps >/dev/null
+    # nftables: the daemon's NAT and published ports (one table per daemon, through `nft`)
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static procps nftables >/dev/null
 fi
 if ! command -v cargo >/dev/null; then
     echo "quickstart: cargo is required (install Rust with rustup)" >&2

@@ -11,6 +11,7 @@ pub mod event;
 pub mod exec;
 pub mod filters;
 pub mod image;
+pub mod network;
 pub mod progress;
 pub mod stream;
 pub mod system;

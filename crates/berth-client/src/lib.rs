@@ -9,6 +9,7 @@
 mod containers;
 pub mod host;
 mod images;
+pub mod networks;
 mod stream;
 mod system;
 

@@ -48,6 +48,57 @@ pub struct DaemonFlags {
     /// Set no-new-privileges by default for new containers
     #[arg(long = "no-new-privileges")]
     pub no_new_privileges: bool,
+    /// User/Group setting for user namespaces ("default", user[:group], uid[:gid])
+    #[arg(long = "userns-remap")]
+    pub userns_remap: Option<String>,
+    #[command(flatten)]
+    pub network: NetworkFlags,
+}
+
+/// dockerd's networking flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetworkFlags {
+    /// Attach containers to a network bridge ("none" disables the default network)
+    #[arg(short = 'b', long = "bridge")]
+    pub bridge: Option<String>,
+    /// Network bridge IP (gateway/prefix of the default bridge network)
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// Set the containers network MTU
+    #[arg(long = "mtu")]
+    pub mtu: Option<u32>,
+    /// Enable inter-container communication on the default bridge
+    #[arg(long = "icc", num_args = 0..=1, default_missing_value = "true")]
+    pub icc: Option<bool>,
+    /// Enable IP masquerading
+    #[arg(long = "ip-masq", num_args = 0..=1, default_missing_value = "true")]
+    pub ip_masq: Option<bool>,
+    /// Enable addition of firewall rules (nftables table per daemon)
+    #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true")]
+    pub iptables: Option<bool>,
+    /// Enable IP forwarding
+    #[arg(long = "ip-forward", num_args = 0..=1, default_missing_value = "true")]
+    pub ip_forward: Option<bool>,
+    /// Use userland proxy for loopback traffic (accepted; berth always uses NAT)
+    #[arg(long = "userland-proxy", num_args = 0..=1, default_missing_value = "true")]
+    pub userland_proxy: Option<bool>,
+    /// DNS server to use for containers
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+}
+
+/// The effective networking configuration.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// Linux bridge of the default network; `None` when disabled (`--bridge none`).
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub mtu: u32,
+    pub icc: bool,
+    pub ip_masq: bool,
+    pub iptables: bool,
+    pub ip_forward: bool,
+    pub dns: Vec<String>,
 }
 
 /// The subset of `daemon.json` berth understands; unknown keys are ignored like dockerd
@@ -66,6 +117,15 @@ pub struct DaemonJson {
     pub log_driver: Option<String>,
     pub log_opts: Option<std::collections::BTreeMap<String, String>>,
     pub no_new_privileges: Option<bool>,
+    pub userns_remap: Option<String>,
+    pub bridge: Option<String>,
+    pub bip: Option<String>,
+    pub mtu: Option<u32>,
+    pub icc: Option<bool>,
+    pub ip_masq: Option<bool>,
+    pub iptables: Option<bool>,
+    pub ip_forward: Option<bool>,
+    pub dns: Option<Vec<String>>,
 }
 
 /// The effective configuration.
@@ -81,6 +141,11 @@ pub struct DaemonConfig {
     pub log_opts: std::collections::BTreeMap<String, String>,
     /// Containers get no_new_privs unless they say `no-new-privileges=false`.
     pub no_new_privileges: bool,
+    pub network: NetworkConfig,
+    /// `--userns-remap` as given; resolved into `remap` at start-up.
+    pub userns_remap: Option<String>,
+    /// The resolved remapping of a `--userns-remap` daemon.
+    pub remap: Option<crate::userns::Remap>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +238,29 @@ impl DaemonConfig {
                 .unwrap_or_else(|| "berth".into()),
             log_opts: json.log_opts.unwrap_or_default(),
             no_new_privileges: flags.no_new_privileges || json.no_new_privileges.unwrap_or(false),
+            userns_remap: flags
+                .userns_remap
+                .or(json.userns_remap)
+                .filter(|s| !s.is_empty()),
+            remap: None,
+            network: NetworkConfig {
+                bridge: match flags.network.bridge.or(json.bridge) {
+                    Some(b) if b == "none" => None,
+                    Some(b) if !b.is_empty() => Some(b),
+                    _ => Some("berth0".into()),
+                },
+                bip: flags.network.bip.or(json.bip),
+                mtu: flags.network.mtu.or(json.mtu).unwrap_or(1500),
+                icc: flags.network.icc.or(json.icc).unwrap_or(true),
+                ip_masq: flags.network.ip_masq.or(json.ip_masq).unwrap_or(true),
+                iptables: flags.network.iptables.or(json.iptables).unwrap_or(true),
+                ip_forward: flags.network.ip_forward.or(json.ip_forward).unwrap_or(true),
+                dns: if flags.network.dns.is_empty() {
+                    json.dns.unwrap_or_default()
+                } else {
+                    flags.network.dns
+                },
+            },
         }
     }
 

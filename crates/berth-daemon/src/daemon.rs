@@ -15,6 +15,7 @@ pub struct Daemon {
     pub store: Box<dyn Store>,
     pub images: crate::images::ImageService,
     pub containers: Registry,
+    pub networks: crate::networks::Networks,
     pub execs: Mutex<HashMap<String, Arc<crate::containers::exec::ExecInstance>>>,
     pub events: Events,
     /// Path of this binary, exec'd as `berth monitor`.
@@ -116,12 +117,26 @@ fn lock_root(root: &std::path::Path) -> Result<RootLock> {
 
 /// Starts the daemon and serves until SIGINT/SIGTERM. Running containers are left
 /// running (their monitors own them) and re-adopted by the next start.
-pub async fn run(config: DaemonConfig) -> Result<()> {
+pub async fn run(mut config: DaemonConfig) -> Result<()> {
     if config.default_runtime != "berth" {
         return Err(DaemonError::Other(format!(
             "default runtime {:?} is not available: this build runs containers with its built-in runtime \"berth\"",
             config.default_runtime
         )));
+    }
+    if let Some(value) = config.userns_remap.clone() {
+        // Like dockerd: everything of a remapped daemon lives under
+        // <data-root>/<rootuid>.<rootgid>, its layers owned by the remapped ids.
+        let remap = crate::userns::resolve(&value)?;
+        config.data_root = crate::userns::setup_data_root(&config.data_root, &remap)?;
+        tracing::info!(
+            "user namespaces: remapping root to {}:{} ({}:{})",
+            remap.root_uid,
+            remap.root_gid,
+            remap.user,
+            remap.group
+        );
+        config.remap = Some(remap);
     }
     for dir in [&config.data_root, &config.exec_root] {
         std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
@@ -135,7 +150,10 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         .ctx(|| format!("write pidfile {}", config.pidfile.display()))?;
 
     let store: Box<dyn Store> = Box::new(RedbStore::open(&config.data_root.join("berth.db"))?);
-    let images = crate::images::ImageService::open(&config.data_root)?;
+    let images = crate::images::ImageService::open_mapped(
+        &config.data_root,
+        config.remap.as_ref().map(|r| r.map.clone()),
+    )?;
     let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
     let monitor_exe = match berth_runtime::sealed_exe::SealedExe::of_self() {
         Ok(s) => Some(s),
@@ -149,6 +167,7 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         store,
         images,
         containers: Registry::default(),
+        networks: crate::networks::Networks::new(crate::networks::table_name(&config.data_root)),
         execs: Mutex::new(HashMap::new()),
         events: Events::new(),
         self_exe,
@@ -157,7 +176,19 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
         requests: std::sync::atomic::AtomicU64::new(0),
     });
     daemon.images.load(&*daemon.store)?;
+    {
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || crate::networks::setup::init(&d))
+            .await
+            .map_err(|e| DaemonError::Other(format!("network setup: {e}")))??;
+    }
     crate::containers::restore::restore(&daemon).await?;
+    {
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || crate::networks::setup::apply_firewall(&d))
+            .await
+            .map_err(|e| DaemonError::Other(format!("firewall setup: {e}")))??;
+    }
 
     let mut listeners = Vec::new();
     let paths = config
@@ -199,6 +230,10 @@ pub async fn run(config: DaemonConfig) -> Result<()> {
     );
     for path in &paths {
         let _ = std::fs::remove_file(path);
+    }
+    {
+        let d = daemon.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::networks::setup::shutdown(&d)).await;
     }
     let _ = std::fs::remove_file(&config.pidfile);
     Ok(())

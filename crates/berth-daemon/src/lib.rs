@@ -13,9 +13,11 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod images;
+pub mod networks;
 pub mod server;
 pub mod store;
 pub mod system;
+pub mod userns;
 
 pub use config::DaemonConfig;
 pub use error::{DaemonError, Result};

@@ -184,7 +184,7 @@ pub fn info(daemon: &Arc<Daemon>) -> serde_json::Value {
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=seccomp,profile=builtin", format!("name=cgroupns")],
+        "SecurityOptions": crate::userns::security_options(daemon.config.remap.is_some()),
         "Warnings": null,
     })
 }

@@ -14,6 +14,7 @@ pub mod compression;
 pub mod config;
 pub mod digest;
 pub mod error;
+pub mod idmap;
 pub mod import;
 pub mod reference;
 pub mod snapshot;

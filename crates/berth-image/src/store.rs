@@ -34,6 +34,8 @@ use crate::unpack;
 #[derive(Debug, Clone)]
 pub struct ImageStore {
     root: PathBuf,
+    /// Owner shift for layers of a `--userns-remap` daemon.
+    id_map: Option<std::sync::Arc<crate::idmap::IdMap>>,
 }
 
 /// What the store knows about one unpacked layer (`layer.json`).
@@ -101,7 +103,15 @@ impl ImageStore {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| Error::io("create directory", &p, e))?;
         }
-        Ok(ImageStore { root })
+        Ok(ImageStore { root, id_map: None })
+    }
+
+    /// Opens a store whose layers are unpacked with their owners shifted through `map`
+    /// (a `--userns-remap` daemon keeps such a store of its own).
+    pub fn open_mapped(root: impl AsRef<Path>, map: crate::idmap::IdMap) -> Result<ImageStore> {
+        let mut s = Self::open(root)?;
+        s.id_map = Some(std::sync::Arc::new(map));
+        Ok(s)
     }
 
     /// The store's root directory.
@@ -382,7 +392,7 @@ impl ImageStore {
         fs::create_dir(&diff).map_err(|e| Error::io("create directory", &diff, e))?;
         let (_, plain) = compression::decompress(r).map_err(|e| Error::stream("read layer", e))?;
         // On error `td` drops here and takes the partial unpack with it.
-        let stats = unpack::unpack_layer(plain, &diff)?;
+        let stats = unpack::unpack_layer_mapped(plain, &diff, self.id_map.as_deref())?;
         if let Some(exp) = expected_diff_id {
             if *exp != stats.diff_id {
                 return Err(Error::DigestMismatch {

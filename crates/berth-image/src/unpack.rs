@@ -31,6 +31,7 @@ use rustix::io::Errno;
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
+use crate::idmap::IdMap;
 
 const WHITEOUT_PREFIX: &[u8] = b".wh.";
 const WHITEOUT_META_PREFIX: &[u8] = b".wh..wh.";
@@ -53,16 +54,40 @@ pub struct UnpackStats {
 /// existing, empty directory. On error everything written into `dest` is
 /// removed again, and the error names the offending entry.
 pub fn unpack_layer<R: Read>(tar: R, dest: &Path) -> Result<UnpackStats> {
+    unpack_layer_mapped(tar, dest, None)
+}
+
+/// Like [`unpack_layer`], with every owner shifted through `map` (a `--userns-remap`
+/// daemon): uid 0 in the layer becomes the remapped root on the host, and so on. An owner
+/// outside the map is an error, as with Docker. The layer directory itself belongs to the
+/// remapped root.
+pub fn unpack_layer_mapped<R: Read>(
+    tar: R,
+    dest: &Path,
+    map: Option<&IdMap>,
+) -> Result<UnpackStats> {
     let root = rfs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::io("open layer directory", dest, e.into()))?;
+    if let Some(m) = map {
+        let (uid, gid) = m.root_pair().ok_or_else(|| {
+            Error::io(
+                "chown layer directory",
+                dest,
+                io::Error::other("the id map has no root"),
+            )
+        })?;
+        rfs::fchown(&root, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .map_err(|e| Error::io("chown layer directory", dest, e.into()))?;
+    }
     let mut u = Unpacker {
         root,
         dirs: Vec::new(),
         content_size: 0,
+        map: map.cloned(),
     };
     let res = u.run(tar);
     if res.is_err() {
@@ -76,6 +101,8 @@ struct Unpacker {
     /// Directories whose mtime is set at the end, after their children.
     dirs: Vec<(Vec<u8>, Timestamps)>,
     content_size: u64,
+    /// Owner shift of a remapped daemon.
+    map: Option<IdMap>,
 }
 
 /// Metadata of one entry, merged from the header and PAX records.
@@ -211,7 +238,21 @@ impl Unpacker {
     fn apply<R: Read>(&mut self, raw: &[u8], entry: &mut tar::Entry<'_, R>) -> Result<()> {
         let kind = entry.header().entry_type();
         let comps = clean(raw).map_err(|r| unsafe_entry(raw, r))?;
-        let meta = Self::meta(raw, entry)?;
+        let mut meta = Self::meta(raw, entry)?;
+        if let Some(m) = &self.map {
+            meta.uid = m.host_uid(meta.uid).ok_or_else(|| {
+                unsafe_entry(
+                    raw,
+                    format!("container ID {} cannot be mapped to a host ID", meta.uid),
+                )
+            })?;
+            meta.gid = m.host_gid(meta.gid).ok_or_else(|| {
+                unsafe_entry(
+                    raw,
+                    format!("container ID {} cannot be mapped to a host ID", meta.gid),
+                )
+            })?;
+        }
 
         let Some((&base, parent_comps)) = comps.split_last() else {
             // The root itself (`./`): only its metadata applies.

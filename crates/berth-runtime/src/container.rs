@@ -116,6 +116,7 @@ fn open_target_namespaces(pid: i32) -> Result<(Option<OwnedFd>, JoinList), Start
     let mut pidns = None;
     for (name, flag) in [
         ("user", libc::CLONE_NEWUSER),
+        ("time", libc::CLONE_NEWTIME),
         ("cgroup", libc::CLONE_NEWCGROUP),
         ("ipc", libc::CLONE_NEWIPC),
         ("uts", libc::CLONE_NEWUTS),
@@ -128,7 +129,7 @@ fn open_target_namespaces(pid: i32) -> Result<(Option<OwnedFd>, JoinList), Start
         let same = match (std::fs::metadata(&theirs), std::fs::metadata(&ours)) {
             (Ok(a), Ok(b)) => rootfs::same_file(&a, &b),
             (Err(e), _) => {
-                if e.kind() == io::ErrorKind::NotFound && name == "user" {
+                if e.kind() == io::ErrorKind::NotFound && (name == "user" || name == "time") {
                     true
                 } else {
                     return Err(fail(format!("open {theirs}: {e}")));
@@ -168,31 +169,55 @@ pub(crate) fn create(
     let mut flags = 0;
     let mut join = JoinList { fds: Vec::new() };
     let mut unshare_cgroup = false;
+    let mut unshare_time = false;
+    let mut id_maps = None;
     match &mode {
         Mode::Init { spec, .. } => {
-            for ns in spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.namespaces().as_deref())
-                .unwrap_or(&[])
-            {
+            let linux = spec.linux().as_ref();
+            let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
+            let new_userns = namespaces
+                .iter()
+                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+            if new_userns {
+                id_maps = Some((
+                    linux
+                        .and_then(|l| l.uid_mappings().clone())
+                        .unwrap_or_default(),
+                    linux
+                        .and_then(|l| l.gid_mappings().clone())
+                        .unwrap_or_default(),
+                ));
+            }
+            for ns in namespaces {
                 let flag = ns_flag(ns.typ());
                 match ns.path() {
                     Some(p) => {
                         let f = File::open(p)
                             .map_err(|e| fail(format!("open namespace {}: {e}", p.display())))?;
-                        if flag == libc::CLONE_NEWPID {
-                            // The pid namespace applies to children: join it here.
+                        if flag == libc::CLONE_NEWPID
+                            || (new_userns
+                                && matches!(
+                                    flag,
+                                    libc::CLONE_NEWNET | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS
+                                ))
+                        {
+                            // The pid namespace applies to children: join it here. With a
+                            // new user namespace the child could no longer enter namespaces
+                            // owned by ours (runc joins them before unsharing the user
+                            // namespace): the monitor joins them and the child inherits them.
                             sys::setns(&f, flag)
                                 .map_err(|e| fail(format!("setns {}: {e}", p.display())))?;
+                        } else if new_userns {
+                            return Err(fail(format!(
+                                "joining the namespace {} is not supported together with a new user namespace",
+                                p.display()
+                            )));
                         } else {
                             join.fds.push((OwnedFd::from(f), flag));
                         }
                     }
                     None if flag == libc::CLONE_NEWCGROUP => unshare_cgroup = true,
-                    None if flag == libc::CLONE_NEWUSER => {
-                        return Err(fail("user namespaces are not supported"))
-                    }
+                    None if flag == libc::CLONE_NEWTIME => unshare_time = true,
                     None => flags |= flag,
                 }
             }
@@ -211,17 +236,24 @@ pub(crate) fn create(
     // takes, and that lock waits for an RCU grace period (5-20 ms here) on every start.
     let mut cgroup_dirs: Vec<PathBuf> = cgroup.map(|cg| cg.dirs()).unwrap_or_default();
     cgroup_dirs.extend(extra_cgroup_dirs.iter().cloned());
-    let cgroup_files: Vec<(PathBuf, bool)> = cgroup_dirs
-        .into_iter()
-        .map(|d| {
-            let tasks = d.join("tasks");
-            if tasks.exists() {
-                (tasks, true)
-            } else {
-                (d.join("cgroup.procs"), cgroup.is_some())
-            }
-        })
-        .collect();
+    // Opened here, by the monitor: the kernel checks a cgroup migration against the
+    // credentials of whoever opened the file, so a child already inside a new user
+    // namespace (no longer host root) can still move itself.
+    let mut cgroup_files: Vec<(File, PathBuf, bool)> = Vec::new();
+    for d in cgroup_dirs {
+        let tasks = d.join("tasks");
+        let (file, required) = if tasks.exists() {
+            (tasks, true)
+        } else {
+            (d.join("cgroup.procs"), cgroup.is_some())
+        };
+        match File::options().write(true).open(&file) {
+            Ok(f) => cgroup_files.push((f, file, required)),
+            Err(e) if required => return Err(fail(format!("join cgroup {}: {e}", file.display()))),
+            Err(_) => {}
+        }
+    }
+    let userns = id_maps.is_some();
 
     crate::seccomp::prepare(&mode).map_err(fail)?;
     // Non-dumpable until execve (which resets it): a container process cannot open the
@@ -234,6 +266,16 @@ pub(crate) fn create(
         drop(parent_sock);
         let sock = child_sock.as_raw_fd();
         let r = join_cgroups(&cgroup_files)
+            .and_then(|()| {
+                drop(cgroup_files);
+                if userns {
+                    wait_for_maps(sock)?;
+                }
+                if unshare_time {
+                    crate::userns::enter_new_time_ns().map_err(fail)?;
+                }
+                Ok(())
+            })
             .and_then(|()| child(&mode, sock, join, unshare_cgroup, stdio, tty));
         let e = match r {
             Ok(never) => match never {},
@@ -245,6 +287,7 @@ pub(crate) fn create(
     drop(child_sock);
     drop(stdio);
     drop(join);
+    drop(cgroup_files);
 
     let abort = |e: StartError| {
         let _ = nix::sys::signal::kill(
@@ -254,6 +297,14 @@ pub(crate) fn create(
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
+    if let Some((uids, gids)) = &id_maps {
+        crate::userns::write_maps(pid, uids, gids)
+            .and_then(|()| {
+                send(parent_sock.as_raw_fd(), &[crate::userns::MSG_MAPPED])
+                    .map_err(|e| format!("sync with container init: {e}"))
+            })
+            .map_err(|e| abort(fail(e)))?;
+    }
 
     let mut pty_master = None;
     let mut buf = [0u8; 4096];
@@ -290,16 +341,31 @@ fn send_error(sock: RawFd, e: &StartError) {
 enum Never {}
 
 /// In the child, before any namespace changes: joins each cgroup by writing "0" (this
-/// thread). `required` files must succeed (the container's own cgroup); the others are
-/// best effort (an exec joining hierarchies it may not be able to enter).
-fn join_cgroups(files: &[(PathBuf, bool)]) -> Result<(), StartError> {
-    for (file, required) in files {
-        if let Err(e) = std::fs::write(file, "0") {
-            if *required {
-                return Err(fail(format!("join cgroup {}: {e}", file.display())));
+/// thread) to the files the monitor opened. `required` files must succeed (the container's
+/// own cgroup); the others are best effort (an exec joining hierarchies it may not be able
+/// to enter).
+fn join_cgroups(files: &[(File, PathBuf, bool)]) -> Result<(), StartError> {
+    use std::io::Write;
+    for (mut file, path, required) in files.iter().map(|(f, p, r)| (f, p, *r)) {
+        if let Err(e) = file.write_all(b"0") {
+            if required {
+                return Err(fail(format!("join cgroup {}: {e}", path.display())));
             }
         }
     }
+    Ok(())
+}
+
+/// In a child cloned into a new user namespace: waits until the monitor wrote the id maps,
+/// then becomes root of that namespace.
+fn wait_for_maps(sock: RawFd) -> Result<(), StartError> {
+    let mut b = [0u8; 16];
+    match sys::recv_msg(sock, &mut b) {
+        Ok((n, _)) if n > 0 && b[0] == crate::userns::MSG_MAPPED => {}
+        _ => sys::exit_now(1),
+    }
+    crate::userns::become_root().map_err(fail)?;
+    crate::userns::set_in_userns();
     Ok(())
 }
 
@@ -319,6 +385,11 @@ fn child(
     }
     for (fd, flag) in &join.fds {
         sys::setns(fd, *flag).map_err(|e| fail(format!("setns: {e}")))?;
+        if *flag == libc::CLONE_NEWUSER {
+            // Joined a container's user namespace (exec): our host ids are unmapped there
+            // until we take its root's.
+            crate::userns::become_root().map_err(fail)?;
+        }
     }
     drop(join);
     let _ = nix::unistd::setsid();

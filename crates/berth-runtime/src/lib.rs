@@ -17,6 +17,7 @@ pub mod rootfs;
 pub mod sealed_exe;
 pub mod seccomp;
 pub mod sys;
+mod userns;
 
 pub use container::StartError;
 

@@ -235,6 +235,99 @@ pub(crate) fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), String> {
             )
         })?;
     }
+    if crate::userns::in_userns() {
+        bind_devices(&rootfd, spec)?;
+    }
+    Ok(())
+}
+
+/// One device node: path, kind (`S_IFCHR`...), mode, major, minor, owner.
+type DeviceNode = (
+    PathBuf,
+    libc::mode_t,
+    u32,
+    i64,
+    i64,
+    Option<u32>,
+    Option<u32>,
+);
+
+/// The device nodes a container gets: the spec's, then Docker's defaults not named there.
+fn device_list(spec: &Spec) -> Vec<DeviceNode> {
+    let mut out = Vec::new();
+    let devs = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().clone())
+        .unwrap_or_default();
+    for d in &devs {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+            LinuxDeviceType::B => libc::S_IFBLK,
+            LinuxDeviceType::P => libc::S_IFIFO,
+            LinuxDeviceType::A => continue,
+        };
+        out.push((
+            d.path().clone(),
+            kind,
+            d.file_mode().unwrap_or(0o666),
+            d.major(),
+            d.minor(),
+            d.uid(),
+            d.gid(),
+        ));
+    }
+    for (p, maj, min) in crate::defaults::DEFAULT_DEVICES {
+        if !out.iter().any(|d| d.0 == Path::new(p)) {
+            out.push((PathBuf::from(p), libc::S_IFCHR, 0o666, maj, min, None, None));
+        }
+    }
+    out
+}
+
+/// In a user namespace `mknod` is refused: bind each host node (same path on the host,
+/// checked to be the same kind and number) over an empty file in the container's /dev, as
+/// runc does. Runs before pivot_root, while the host's /dev is still reachable.
+fn bind_devices(rootfd: &OwnedFd, spec: &Spec) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    for (path, kind, _, major, minor, _, _) in device_list(spec) {
+        if kind == libc::S_IFIFO {
+            continue;
+        }
+        let host = sys::openat2(
+            libc::AT_FDCWD,
+            &path,
+            libc::O_PATH | libc::O_NOFOLLOW,
+            0,
+            RESOLVE_NO_SYMLINKS,
+        )
+        .map_err(|e| err(format!("open host device {}", path.display()), e))?;
+        let meta = File::from(host.try_clone().map_err(|e| err("dup", e))?)
+            .metadata()
+            .map_err(|e| err(format!("stat host device {}", path.display()), e))?;
+        let ft = meta.file_type();
+        let same_kind = if kind == libc::S_IFBLK {
+            ft.is_block_device()
+        } else {
+            ft.is_char_device()
+        };
+        if !same_kind || meta.rdev() != libc::makedev(major as u32, minor as u32) {
+            return Err(format!(
+                "device {} ({major}:{minor}) has no matching node on the host to bind into a user namespace",
+                path.display()
+            ));
+        }
+        let target = ensure_in_root(rootfd, &path, true)
+            .map_err(|e| err(format!("create {}", path.display()), e))?;
+        mount(
+            Some(&fd_path(&host)),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| err(format!("bind device {}", path.display()), e))?;
+    }
     Ok(())
 }
 
@@ -266,17 +359,27 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
         if !extra.is_empty() {
             // Re-open: the fd still points at the covered inode, not the new mount.
             let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+            let tp = fd_path(&target);
+            // In a user namespace the kernel locks the flags of a mount from the host:
+            // a remount must repeat them.
+            let locked = if crate::userns::in_userns() {
+                current_flags(&tp.to_string_lossy())
+            } else {
+                MsFlags::empty()
+            };
             mount(
                 None::<&str>,
-                &fd_path(&target),
+                &tp,
                 None::<&str>,
-                extra | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                extra | locked | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
                 None::<&str>,
             )
             .map_err(|e| format!("remount: {e}"))?;
         }
     } else if typ == "cgroup" {
         mount_cgroup(rootfd, dest, &opts)?;
+    } else if typ == "sysfs" && crate::userns::in_userns() {
+        mount_sysfs_in_userns(rootfd, dest, &opts)?;
     } else {
         let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
@@ -304,6 +407,48 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
             None::<&str>,
         )
         .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// sysfs in a user namespace: a new instance only where the network namespace belongs to
+/// the container's user namespace; otherwise (a joined network namespace) the host's /sys
+/// is rbound, read-only when asked, keeping its locked flags (runc's fallback).
+fn mount_sysfs_in_userns(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), String> {
+    let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+    match mount(
+        Some("sysfs"),
+        &fd_path(&target),
+        Some("sysfs"),
+        opts.flags,
+        None::<&str>,
+    ) {
+        Ok(()) => return Ok(()),
+        Err(nix::errno::Errno::EPERM) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    mount(
+        Some("/sys"),
+        &fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| err("rbind /sys", e))?;
+    if opts.flags.contains(MsFlags::MS_RDONLY) {
+        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        let tp = fd_path(&target);
+        mount(
+            None::<&str>,
+            &tp,
+            None::<&str>,
+            current_flags(&tp.to_string_lossy())
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT,
+            None::<&str>,
+        )
+        .map_err(|e| err("remount /sys read-only", e))?;
     }
     Ok(())
 }
@@ -393,33 +538,12 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
 pub(crate) fn create_devices(spec: &Spec) -> Result<(), String> {
     // SAFETY: umask only changes this process's creation mask.
     let old = unsafe { libc::umask(0) };
-    let mut seen = Vec::new();
-    let devs = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.devices().clone())
-        .unwrap_or_default();
-    for d in &devs {
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-            LinuxDeviceType::B => libc::S_IFBLK,
-            LinuxDeviceType::P => libc::S_IFIFO,
-            LinuxDeviceType::A => continue,
-        };
-        mknod(
-            d.path(),
-            kind,
-            d.file_mode().unwrap_or(0o666),
-            d.major(),
-            d.minor(),
-            d.uid(),
-            d.gid(),
-        )?;
-        seen.push(d.path().clone());
-    }
-    for (p, maj, min) in crate::defaults::DEFAULT_DEVICES {
-        if !seen.iter().any(|s| s == Path::new(p)) {
-            mknod(Path::new(p), libc::S_IFCHR, 0o666, maj, min, None, None)?;
+    // In a user namespace the nodes were bound from the host before pivot_root (fifos
+    // need no privilege and are still made here).
+    let userns = crate::userns::in_userns();
+    for (path, kind, mode, major, minor, uid, gid) in device_list(spec) {
+        if !userns || kind == libc::S_IFIFO {
+            mknod(&path, kind, mode, major, minor, uid, gid)?;
         }
     }
     // SAFETY: restoring the previous mask.
@@ -721,7 +845,8 @@ pub(crate) fn readonly_paths(paths: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Flags already on the mount at `p` that a bind remount must keep (nosuid/nodev/noexec).
+/// Flags already on the mount at `p` that a bind remount must keep (nosuid/nodev/noexec,
+/// atime): the kernel refuses to clear them on a mount locked by a user namespace.
 fn current_flags(p: &str) -> MsFlags {
     match nix::sys::statvfs::statvfs(p) {
         Ok(s) => {
@@ -736,6 +861,16 @@ fn current_flags(p: &str) -> MsFlags {
             }
             if f.contains(FsFlags::ST_NOEXEC) {
                 m |= MsFlags::MS_NOEXEC;
+            }
+            // The atime flags are locked too on mounts a user namespace inherited.
+            if f.contains(FsFlags::ST_NOATIME) {
+                m |= MsFlags::MS_NOATIME;
+            }
+            if f.contains(FsFlags::ST_NODIRATIME) {
+                m |= MsFlags::MS_NODIRATIME;
+            }
+            if f.contains(FsFlags::ST_RELATIME) {
+                m |= MsFlags::MS_RELATIME;
             }
             m
         }

@@ -138,15 +138,6 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
             }
         }
     }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other if other.starts_with("container:") => {
-            return Err(ApiError::invalid(
-                "container network mode is not supported yet",
-            ));
-        }
-        other => return Err(ApiError::not_found(format!("network {other} not found"))),
-    }
     for c in hc
         .cap_add
         .iter()
@@ -261,6 +252,7 @@ pub async fn create(
     let image = daemon.images.resolve(&config.image)?;
     let image_config = daemon.images.container_config(&image)?;
     validate_host_config(&host_config)?;
+    crate::userns::validate(daemon.config.remap.as_ref(), &host_config)?;
     merge_image_config(&mut config, &image_config);
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
     command.extend(config.cmd.clone().unwrap_or_default());
@@ -270,6 +262,18 @@ pub async fn create(
     if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
         host_config.network_mode = "bridge".into();
     }
+    let networking: Option<berth_api::network::NetworkingConfig> = match &req.networking_config {
+        Some(v) if !v.is_null() => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|e| ApiError::invalid(format!("invalid NetworkingConfig: {e}")))?,
+        ),
+        _ => None,
+    };
+    let endpoints = crate::networks::endpoints::plan_create(
+        daemon,
+        &host_config.network_mode,
+        networking.as_ref(),
+    )?;
     if host_config.log_config.kind.is_empty() {
         host_config.log_config.kind = "json-file".into();
         if host_config.log_config.config.is_none() && !daemon.config.log_opts.is_empty() {
@@ -327,6 +331,15 @@ pub async fn create(
         config.hostname = super::spec::default_hostname(&id);
     }
     let mut warnings = Vec::new();
+    if host_config.network_mode == "host"
+        && host_config
+            .port_bindings
+            .as_ref()
+            .and_then(|p| p.as_object())
+            .is_some_and(|p| !p.is_empty())
+    {
+        warnings.push("Published ports are discarded when using host network mode".to_string());
+    }
     if host_config.resources.memory_swappiness.is_some()
         && berth_runtime::cgroups::detect() == berth_runtime::cgroups::CgroupVersion::V2
     {
@@ -362,6 +375,9 @@ pub async fn create(
             has_been_started: false,
             monitor_pid: 0,
             mounts: vec![],
+            networks: endpoints.clone(),
+            ifnames: Default::default(),
+            ports: Default::default(),
         };
         let value = serde_json::to_vec(&rec).map_err(|e| DaemonError::Other(e.to_string()))?;
         let ops = vec![

@@ -6,24 +6,41 @@ use berth_api::container::ContainerInspect;
 use serde_json::json;
 use std::sync::Arc;
 
-/// `NetworkSettings` for the network modes served today (none, host, and bridge
-/// without a bridge yet: loopback only).
+/// `NetworkSettings` as dockerd shows it: one entry per network (addresses only while
+/// running), the deprecated top-level fields from the default bridge's endpoint, and
+/// `Ports` while running.
 pub fn network_settings(rec: &super::ContainerRecord) -> serde_json::Value {
     let mode = rec.host_config.network_mode.as_str();
     let mut networks = serde_json::Map::new();
-    let net = json!({
-        "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "", "DriverOpts": null,
-        "GwPriority": 0, "NetworkID": mode, "EndpointID": "", "Gateway": "", "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null
-    });
-    networks.insert(mode.to_string(), net);
+    for (name, ep) in &rec.networks {
+        networks.insert(
+            name.clone(),
+            serde_json::to_value(ep).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    if networks.is_empty() && !mode.starts_with("container:") {
+        let ep = berth_api::network::EndpointSettings::default();
+        networks.insert(
+            mode.to_string(),
+            serde_json::to_value(ep).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    let bridge = rec.networks.get("bridge").cloned().unwrap_or_default();
+    let running = rec.state.running;
     json!({
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+        "Bridge": "",
+        "SandboxID": if running { rec.id.clone() } else { String::new() },
+        "SandboxKey": if running && !mode.starts_with("container:") && mode != "host" {
+            format!("/proc/{}/ns/net", rec.state.pid)
+        } else {
+            String::new()
+        },
+        "Ports": if running { serde_json::to_value(&rec.ports).unwrap_or(json!({})) } else { json!({}) },
         "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-        "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+        "EndpointID": bridge.endpoint_id, "Gateway": bridge.gateway, "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": bridge.ip_address,
+        "IPPrefixLen": bridge.ip_prefix_len, "IPv6Gateway": "", "MacAddress": bridge.mac_address,
         "Networks": networks
     })
 }

@@ -138,7 +138,11 @@ pub fn summary(daemon: &Daemon, rec: &ContainerRecord) -> ContainerSummary {
         image_id: rec.image_id.clone(),
         command,
         created: created_unix(rec),
-        ports: vec![],
+        ports: if rec.state.running {
+            crate::networks::ports::summary(&rec.ports)
+        } else {
+            vec![]
+        },
         size_rw: None,
         size_root_fs: None,
         labels: rec.config.labels.clone().unwrap_or_default(),

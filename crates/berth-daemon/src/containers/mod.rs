@@ -62,6 +62,15 @@ pub struct ContainerRecord {
     /// Mounts as inspect shows them.
     #[serde(default)]
     pub mounts: Vec<berth_api::container::MountPoint>,
+    /// Endpoints by network name: what was asked for, plus addresses while running.
+    #[serde(default)]
+    pub networks: std::collections::BTreeMap<String, berth_api::network::EndpointSettings>,
+    /// Interface name of each endpoint inside the container while it runs.
+    #[serde(default)]
+    pub ifnames: std::collections::BTreeMap<String, String>,
+    /// `NetworkSettings.Ports` while running.
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<String, Option<Vec<berth_api::network::PortBinding>>>,
 }
 
 /// Output chunks buffered per container for attached clients. A broadcast channel

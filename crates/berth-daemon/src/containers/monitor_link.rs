@@ -271,6 +271,7 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
         rec.state.error = error;
         rec.monitor_pid = 0;
     }
+    crate::networks::endpoints::release(daemon, c).await;
     let rootfs = paths.rootfs();
     let bundle = paths.bundle.clone();
     let _ = tokio::task::spawn_blocking(move || {

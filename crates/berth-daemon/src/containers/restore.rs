@@ -54,6 +54,7 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
         if monitor_alive(&paths.monitor_pid_file(), &c.id) && paths.socket().exists() {
             match monitor_link::link_container(daemon, &c, false).await {
                 Ok(()) => {
+                    crate::networks::endpoints::readopt(daemon, &c);
                     tracing::info!("re-adopted running container {}", c.id);
                     continue;
                 }

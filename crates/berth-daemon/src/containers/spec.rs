@@ -373,8 +373,13 @@ pub fn default_hostname(id: &str) -> String {
     id.chars().take(12).collect()
 }
 
-/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for a container.
-pub fn write_etc_files(rec: &ContainerRecord, paths: &ContainerPaths) -> Result<()> {
+/// Writes /etc/hosts, /etc/hostname and /etc/resolv.conf for a container (their
+/// contents come from the network code: `networks::etc_files`).
+pub fn write_etc_files(
+    rec: &ContainerRecord,
+    paths: &ContainerPaths,
+    files: &crate::networks::etc_files::EtcFiles,
+) -> Result<()> {
     let hostname = if rec.host_config.network_mode == "host" {
         nix::unistd::gethostname()
             .ok()
@@ -383,42 +388,12 @@ pub fn write_etc_files(rec: &ContainerRecord, paths: &ContainerPaths) -> Result<
     } else {
         rec.config.hostname.clone()
     };
-    let mut hosts = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-    );
-    for h in rec.host_config.extra_hosts.iter().flatten() {
-        if let Some((name, ip)) = h.split_once(':').or_else(|| h.split_once('=')) {
-            hosts.push_str(&format!("{ip}\t{name}\n"));
-        }
-    }
-    let resolv = match std::fs::read_to_string("/etc/resolv.conf") {
-        Ok(host) if rec.host_config.network_mode == "host" => host,
-        Ok(host) => {
-            // Loopback resolvers are unreachable from a separate network namespace.
-            let mut out: Vec<String> = host
-                .lines()
-                .filter(|l| {
-                    let l = l.trim();
-                    !(l.starts_with("nameserver") && (l.contains("127.") || l.contains("::1")))
-                })
-                .map(str::to_string)
-                .collect();
-            if let Some(dns) = rec.host_config.dns.as_ref().filter(|d| !d.is_empty()) {
-                out.retain(|l| !l.trim_start().starts_with("nameserver"));
-                for d in dns {
-                    out.push(format!("nameserver {d}"));
-                }
-            }
-            out.join("\n") + "\n"
-        }
-        Err(_) => String::new(),
-    };
     let write = |p: std::path::PathBuf, s: &str| {
         std::fs::write(&p, s).map_err(|e| DaemonError::io(format!("write {}", p.display()), e))
     };
-    write(paths.hosts(), &hosts)?;
+    write(paths.hosts(), &files.hosts)?;
     write(paths.hostname(), &format!("{hostname}\n"))?;
-    write(paths.resolv_conf(), &resolv)?;
+    write(paths.resolv_conf(), &files.resolv_conf)?;
     Ok(())
 }
 

@@ -33,13 +33,52 @@ pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
 
 /// Starts a container; the caller holds `op_lock`.
 pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    // Addresses and published ports first: /etc/hosts names the container's addresses.
+    let net_prep = match crate::networks::endpoints::prepare(daemon, c) {
+        Ok(p) => p,
+        Err(e) => {
+            c.rec().state.error = e.to_string();
+            let _ = daemon.persist(c);
+            end_failed_start(daemon, c);
+            return Err(e);
+        }
+    };
     let rec = c.snapshot();
+    let etc = match crate::networks::etc_files::generate(daemon, &rec) {
+        Ok(f) => f,
+        Err(e) => {
+            crate::networks::endpoints::release(daemon, c).await;
+            c.rec().state.error = e.message.clone();
+            let _ = daemon.persist(c);
+            end_failed_start(daemon, c);
+            return Err(e.into());
+        }
+    };
+    // `--network container:<id>`: the other container's network namespace.
+    let join_netns = match rec.host_config.network_mode.strip_prefix("container:") {
+        Some(target) => {
+            let other = daemon.containers.find(target)?;
+            let pid = other.rec().state.pid;
+            if !other.is_running() || pid <= 0 {
+                crate::networks::endpoints::release(daemon, c).await;
+                end_failed_start(daemon, c);
+                return Err(ApiError::conflict(format!(
+                    "cannot join network namespace of a non running container: container {} is not running",
+                    other.id
+                ))
+                .into());
+            }
+            Some(std::path::PathBuf::from(format!("/proc/{pid}/ns/net")))
+        }
+        None => None,
+    };
     let paths = daemon.container_paths(&rec.id);
     let lowers = daemon.images.lower_dirs(&rec.image_id)?;
     let cgroup = daemon.cgroup_path(&rec);
     let prep_paths = paths.clone();
     let prep_rec = rec.clone();
     let nnp_default = daemon.config.no_new_privileges;
+    let remap = daemon.config.remap.clone();
     let prepared = tokio::task::spawn_blocking(move || -> Result<()> {
         for d in [
             prep_paths.upper(),
@@ -51,6 +90,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
                 .map_err(|e| DaemonError::io(format!("create {}", d.display()), e))?;
         }
         let _ = std::fs::remove_file(prep_paths.exit_file());
+        crate::userns::prepare_container_dirs(remap.as_ref(), &prep_paths)?;
         berth_image::snapshot::mount_overlay(
             &lowers,
             &prep_paths.upper(),
@@ -59,8 +99,13 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         )
         .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
         let built = (|| {
-            super::spec::write_etc_files(&prep_rec, &prep_paths)?;
+            super::spec::write_etc_files(&prep_rec, &prep_paths, &etc)?;
+            crate::userns::chown_etc_files(remap.as_ref(), &prep_paths)?;
             let mut spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
+            crate::userns::apply_to_spec(&mut spec, remap.as_ref(), &prep_rec.host_config)?;
+            if let Some(path) = &join_netns {
+                crate::networks::endpoints::join_netns(&mut spec, path);
+            }
             if let Some(p) = spec.process_mut().as_mut() {
                 let nnp = super::spec::no_new_privileges(&prep_rec, nnp_default);
                 p.set_no_new_privileges(Some(nnp));
@@ -78,6 +123,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     .await
     .map_err(|e| DaemonError::Other(format!("start task: {e}")))?;
     if let Err(e) = prepared {
+        crate::networks::endpoints::release(daemon, c).await;
         c.rec().state.error = e.to_string();
         let _ = daemon.persist(c);
         end_failed_start(daemon, c);
@@ -138,11 +184,41 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
                     r.state.restarting = false;
                 }
             }
+            crate::networks::endpoints::release(daemon, c).await;
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e);
         }
     };
+    // The init exists but has not started: give it its network before it runs.
+    if let Err(e) = crate::networks::endpoints::plumb(daemon, c, pid, net_prep).await {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let rootfs = paths.rootfs();
+        let bundle = paths.bundle.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            // The monitor sees its child die and exits; then the rootfs can go.
+            for _ in 0..100 {
+                if berth_image::snapshot::unmount(&rootfs).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = std::fs::remove_dir_all(&bundle);
+        })
+        .await;
+        crate::networks::endpoints::release(daemon, c).await;
+        {
+            let mut r = c.rec();
+            r.state.error = e.to_string();
+            r.state.exit_code = 128;
+        }
+        let _ = daemon.persist(c);
+        end_failed_start(daemon, c);
+        return Err(e);
+    }
     {
         let mut r = c.rec();
         r.state.running = true;

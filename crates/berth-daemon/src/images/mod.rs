@@ -37,7 +37,19 @@ fn lock_err<T>(p: std::sync::PoisonError<T>) -> T {
 
 impl ImageService {
     pub fn open(data_root: &Path) -> Result<ImageService> {
-        let store = ImageStore::open(data_root.join("image"))?;
+        Self::open_mapped(data_root, None)
+    }
+
+    /// Opens the image service; with `map` (a `--userns-remap` daemon) layers are
+    /// unpacked with their owners shifted.
+    pub fn open_mapped(
+        data_root: &Path,
+        map: Option<berth_image::idmap::IdMap>,
+    ) -> Result<ImageService> {
+        let store = match map {
+            Some(m) => ImageStore::open_mapped(data_root.join("image"), m)?,
+            None => ImageStore::open(data_root.join("image"))?,
+        };
         let _ = store.clean_tmp();
         Ok(ImageService {
             store,

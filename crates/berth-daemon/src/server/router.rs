@@ -55,6 +55,7 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     let m = req.method.clone();
     use Method as M;
     match (&m, seg.as_slice()) {
+        (_, ["networks", ..]) => network_route(daemon, req, &m, &seg[1..]).await,
         (&M::GET | &M::HEAD, ["_ping"]) => Ok(crate::system::ping(m == M::HEAD)),
         (&M::GET, ["version"]) => Ok(http::json(StatusCode::OK, &crate::system::version())),
         (&M::GET, ["info"]) => Ok(http::json(StatusCode::OK, &crate::system::info(daemon))),
@@ -238,6 +239,49 @@ async fn container_route(
                 StatusCode::CREATED,
                 &berth_api::exec::IdResponse { id },
             ))
+        }
+        _ => Err(ApiError::not_found("page not found").into()),
+    }
+}
+
+async fn network_route(
+    daemon: &Arc<Daemon>,
+    req: &mut Req,
+    m: &Method,
+    rest: &[&str],
+) -> HandlerResult {
+    use crate::networks::handlers as h;
+    use Method as M;
+    match (m, rest) {
+        (&M::GET, []) => {
+            let f = filters(req)?;
+            Ok(http::json(StatusCode::OK, &h::list(daemon, &f)?))
+        }
+        (&M::POST, ["create"]) => {
+            let body: berth_api::network::NetworkCreateRequest = req.json().await?;
+            Ok(http::json(
+                StatusCode::CREATED,
+                &h::create(daemon, body).await?,
+            ))
+        }
+        (&M::POST, ["prune"]) => {
+            let f = filters(req)?;
+            Ok(http::json(StatusCode::OK, &h::prune(daemon, &f).await?))
+        }
+        (&M::GET, [id]) => Ok(http::json(StatusCode::OK, &h::inspect(daemon, id)?)),
+        (&M::DELETE, [id]) => {
+            h::remove(daemon, id).await?;
+            Ok(http::no_content())
+        }
+        (&M::POST, [id, "connect"]) => {
+            let body: berth_api::network::NetworkConnectRequest = req.json().await?;
+            h::connect(daemon, id, body).await?;
+            Ok(http::response(StatusCode::OK, None, http::empty()))
+        }
+        (&M::POST, [id, "disconnect"]) => {
+            let body: berth_api::network::NetworkDisconnectRequest = req.json().await?;
+            h::disconnect(daemon, id, body).await?;
+            Ok(http::response(StatusCode::OK, None, http::empty()))
         }
         _ => Err(ApiError::not_found("page not found").into()),
     }

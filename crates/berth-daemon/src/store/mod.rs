@@ -21,10 +21,18 @@ pub enum Table {
     Images,
     /// fully-qualified reference → image id
     Refs,
+    /// network id → network record
+    Networks,
 }
 
 impl Table {
-    pub const ALL: [Table; 4] = [Table::Containers, Table::Names, Table::Images, Table::Refs];
+    pub const ALL: [Table; 5] = [
+        Table::Containers,
+        Table::Names,
+        Table::Images,
+        Table::Refs,
+        Table::Networks,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +40,7 @@ impl Table {
             Table::Names => "names",
             Table::Images => "images",
             Table::Refs => "refs",
+            Table::Networks => "networks",
         }
     }
 }

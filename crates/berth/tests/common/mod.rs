@@ -283,6 +283,9 @@ pub struct DaemonOptions {
     pub copy_binary: bool,
     /// Extra `berth daemon` flags.
     pub args: Vec<String>,
+    /// Run the daemon inside this network namespace (`ip netns exec`), with everything
+    /// network-related it makes.
+    pub netns: Option<String>,
 }
 
 /// One private daemon.
@@ -294,11 +297,15 @@ pub struct TestDaemon {
     pub sock: PathBuf,
     pub cgroup_parent: String,
     pub docker_config: PathBuf,
+    /// This daemon's default bridge (`bt<6 hex>`) and its subnet (`10.x.y.0/24`).
+    pub bridge: String,
+    pub subnet: String,
     child: Option<Child>,
     generation: u32,
     /// The berth binary this daemon runs (the build's, or a private copy).
     pub exe: PathBuf,
     extra_args: Vec<String>,
+    netns: Option<String>,
 }
 
 impl TestDaemon {
@@ -325,11 +332,14 @@ impl TestDaemon {
         let mut d = TestDaemon {
             exe,
             extra_args: opts.args,
+            netns: opts.netns,
             data_root: dir.join("d"),
             exec_root: dir.join("x"),
             sock: dir.join("d.sock"),
             cgroup_parent: format!("berth-test-{tag}"),
             docker_config,
+            bridge: format!("bt{}", &tag[..6]),
+            subnet: free_test_subnet(),
             dir,
             child: None,
             generation: 0,
@@ -341,7 +351,14 @@ impl TestDaemon {
 
     /// The command line of a daemon on this test's roots (for extra daemons).
     pub fn daemon_command(&self) -> Command {
-        let mut c = Command::new(&self.exe);
+        let mut c = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.exe);
+                c
+            }
+            None => Command::new(&self.exe),
+        };
         c.arg("daemon")
             .arg("--data-root")
             .arg(&self.data_root)
@@ -356,9 +373,20 @@ impl TestDaemon {
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
             .arg("--log-level")
-            .arg("debug")
-            .args(&self.extra_args);
+            .arg("debug");
+        if !self.extra_args.iter().any(|a| a == "--bridge" || a == "-b") {
+            c.arg("--bridge")
+                .arg(&self.bridge)
+                .arg("--bip")
+                .arg(self.subnet.replace(".0/24", ".1/24"));
+        }
+        c.args(&self.extra_args);
         c
+    }
+
+    /// The default bridge's gateway address (`10.x.y.1`).
+    pub fn gateway(&self) -> String {
+        self.subnet.replace(".0/24", ".1")
     }
 
     fn spawn_daemon(&mut self) {
@@ -656,6 +684,17 @@ impl TestDaemon {
         self.stop_daemon();
         // 3. Leftover monitors (and their containers) of this test.
         kill_monitors(&self.exec_root);
+        // 3b. Network leftovers a daemon that did not stop cleanly keeps: its default
+        // bridge and its nftables table.
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let table = berth_daemon::networks::table_name(&self.data_root);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .stderr(Stdio::null())
+            .status();
         // 4. Mounts under our dir, deepest first.
         unmount_under(&self.dir);
         // 5. Cgroups.
@@ -811,4 +850,21 @@ pub fn status_field(status: &str, field: &str) -> String {
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
         .map(|v| v.trim().to_string())
         .unwrap_or_default()
+}
+
+/// A /24 under 10.200.0.0/13 that no route on this host covers yet.
+pub fn free_test_subnet() -> String {
+    let routes = Command::new("ip")
+        .args(["-4", "route", "show", "table", "all"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    loop {
+        let r = u32::from_str_radix(&random_hex(6), 16).unwrap();
+        let (a, b) = (200 + (r % 50), (r >> 8) % 256);
+        let prefix = format!("10.{a}.{b}.");
+        if !routes.contains(&prefix) {
+            return format!("{prefix}0/24");
+        }
+    }
 }

@@ -11,6 +11,8 @@ mod images;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod network;
+mod port;
 mod ps;
 mod run;
 mod stats;
@@ -22,7 +24,7 @@ mod update;
 use super::{CliResult, Ctx, Fail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-/// Routes `berth <cmd> args...`, including the `container`/`image`/`system` groups.
+/// Routes `berth <cmd> args...`, including the `container`/`image`/`system`/`network` groups.
 pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
     match cmd {
         "run" => run::run(ctx, args).await,
@@ -55,9 +57,11 @@ pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
         "info" => system::info(ctx, args).await,
         "version" => system::version(ctx, args).await,
         "events" => events::events(ctx, args).await,
+        "port" => port::port(ctx, args).await,
         "container" => group(ctx, "container", args).await,
         "image" => group(ctx, "image", args).await,
         "system" => group(ctx, "system", args).await,
+        "network" => group(ctx, "network", args).await,
         other => Err(Fail::new(
             format!(
                 "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"
@@ -82,6 +86,7 @@ Commands:
   logs        Fetch the logs of a container
   ls          List containers
   pause       Pause all processes within one or more containers
+  port        List port mappings or a specific mapping for the container
   prune       Remove all stopped containers
   rename      Rename a container
   restart     Restart one or more containers
@@ -135,6 +140,7 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
     let help = match group {
         "container" => CONTAINER_HELP,
         "image" => IMAGE_HELP,
+        "network" => network::NETWORK_HELP,
         _ => SYSTEM_HELP,
     };
     let Some(sub) = args.first() else {
@@ -151,7 +157,7 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         ("container", "rm" | "remove") => lifecycle::rm(ctx, rest).await,
         ("container", "inspect") => inspect::inspect_typed(ctx, rest, "container").await,
         ("container", "prune") => lifecycle::prune(ctx, rest).await,
-        ("container", s @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "wait" | "rename" | "logs" | "attach" | "exec" | "top" | "stats" | "update" | "export")) => {
+        ("container", s @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "wait" | "rename" | "logs" | "attach" | "exec" | "top" | "stats" | "update" | "export" | "port")) => {
             Box::pin(dispatch(ctx, s, rest)).await
         }
         ("image", "ls" | "list") => images::images(ctx, rest).await,
@@ -160,6 +166,13 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         ("image", "prune") => images::prune(ctx, rest).await,
         ("image", "bootstrap") => bootstrap::bootstrap(ctx, rest).await,
         ("image", s @ ("tag" | "save" | "load" | "import" | "history")) => Box::pin(dispatch(ctx, s, rest)).await,
+        ("network", "create") => network::create(ctx, rest).await,
+        ("network", "ls" | "list") => network::ls(ctx, rest).await,
+        ("network", "inspect") => network::inspect(ctx, rest).await,
+        ("network", "rm" | "remove") => network::rm(ctx, rest).await,
+        ("network", "prune") => network::prune(ctx, rest).await,
+        ("network", "connect") => network::connect(ctx, rest).await,
+        ("network", "disconnect") => network::disconnect(ctx, rest).await,
         ("system", "df") => system::df(ctx, rest).await,
         ("system", "prune") => system::prune(ctx, rest).await,
         ("system", s @ ("info" | "events")) => Box::pin(dispatch(ctx, s, rest)).await,

@@ -53,33 +53,98 @@ fn header() -> Value {
         "Size":"SIZE","Networks":"NETWORKS","LocalVolumes":"LOCAL VOLUMES","State":"STATE","Platform":"PLATFORM"})
 }
 
-/// `0.0.0.0:8080->80/tcp, 443/tcp`, as docker's `DisplayablePorts` (without range folding).
+/// docker's `DisplayablePorts`: ports sorted (private port, IP, public port, type),
+/// runs of consecutive ports folded into ranges (`8000-8002/tcp`,
+/// `0.0.0.0:80-81->80-81/tcp` when published on the same numbers), and mappings to
+/// a different host port listed last (`0.0.0.0:8080->80/tcp`).
 pub fn ports_text(ports: &[Value]) -> String {
-    let mut items: Vec<String> = ports
+    struct P {
+        ip: String,
+        private: u16,
+        public: u16,
+        kind: String,
+    }
+    let mut ps: Vec<P> = ports
         .iter()
         .map(|p| {
-            let private = p.get("PrivatePort").and_then(Value::as_i64).unwrap_or(0);
-            let proto = p.get("Type").and_then(Value::as_str).unwrap_or("tcp");
-            match p
-                .get("PublicPort")
-                .and_then(Value::as_i64)
-                .filter(|x| *x != 0)
-            {
-                Some(public) => {
-                    let ip = p.get("IP").and_then(Value::as_str).unwrap_or("");
-                    let ip = if ip.contains(':') {
-                        format!("[{ip}]")
-                    } else {
-                        ip.to_string()
-                    };
-                    format!("{ip}:{public}->{private}/{proto}")
-                }
-                None => format!("{private}/{proto}"),
+            let num = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
+            P {
+                ip: p
+                    .get("IP")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                private: num("PrivatePort"),
+                public: num("PublicPort"),
+                kind: p
+                    .get("Type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
             }
         })
         .collect();
-    items.dedup();
-    items.join(", ")
+    ps.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.kind).cmp(&(b.private, &b.ip, b.public, &b.kind))
+    });
+    let join = |host: &str, port: &str| {
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    };
+    let form = |key: &str, first: u16, last: u16| {
+        let (ip, kind) = match key.split_once('/') {
+            Some((ip, kind)) => (ip, kind),
+            None => ("", key),
+        };
+        let mut g = first.to_string();
+        if first != last {
+            g = format!("{g}-{last}");
+        }
+        if !ip.is_empty() {
+            g = format!("{}->{g}", join(ip, &g));
+        }
+        format!("{g}/{kind}")
+    };
+    let mut groups: std::collections::HashMap<String, (u16, u16)> = Default::default();
+    let mut keys: Vec<String> = Vec::new();
+    let mut result: Vec<String> = Vec::new();
+    let mut mappings: Vec<String> = Vec::new();
+    for p in &ps {
+        let cur = p.private;
+        let mut key = p.kind.clone();
+        if !p.ip.is_empty() {
+            if p.public != cur {
+                mappings.push(format!(
+                    "{}->{}/{}",
+                    join(&p.ip, &p.public.to_string()),
+                    p.private,
+                    p.kind
+                ));
+                continue;
+            }
+            key = format!("{}/{}", p.ip, p.kind);
+        }
+        match groups.get_mut(&key) {
+            None => {
+                groups.insert(key.clone(), (cur, cur));
+                keys.push(key);
+            }
+            Some(g) if g.1.wrapping_add(1) == cur => g.1 = cur,
+            Some(g) => {
+                result.push(form(&key, g.0, g.1));
+                *g = (cur, cur);
+            }
+        }
+    }
+    for k in &keys {
+        let (first, last) = groups[k];
+        result.push(form(k, first, last));
+    }
+    result.extend(mappings);
+    result.join(", ")
 }
 
 /// Go's `time.Time.String()`-like local time, as docker's `CreatedAt` prints it.
@@ -241,14 +306,54 @@ mod tests {
         assert_eq!(r["ID"], "0123456789ab");
         assert_eq!(r["Command"], "\"sh -c 'echo hello w…\"");
         assert_eq!(r["RunningFor"], "5 seconds ago");
-        assert_eq!(r["Ports"], "0.0.0.0:8080->80/tcp, 443/tcp");
+        assert_eq!(r["Ports"], "443/tcp, 0.0.0.0:8080->80/tcp");
         assert_eq!(r["Networks"], "bridge");
         let f = Format::parse(None, DEFAULT).unwrap();
         let out = f.render(std::slice::from_ref(&r), &header()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "CONTAINER ID   IMAGE     COMMAND                  CREATED         STATUS         PORTS                           NAMES");
-        assert_eq!(lines[1], "0123456789ab   busybox   \"sh -c 'echo hello w…\"   5 seconds ago   Up 3 seconds   0.0.0.0:8080->80/tcp, 443/tcp   web");
+        assert_eq!(lines[1], "0123456789ab   busybox   \"sh -c 'echo hello w…\"   5 seconds ago   Up 3 seconds   443/tcp, 0.0.0.0:8080->80/tcp   web");
         let f = Format::parse(Some(r#"{{.Names}} {{.Label "a"}}"#), DEFAULT).unwrap();
         assert_eq!(f.render(&[r], &header()).unwrap(), "web b\n");
+    }
+
+    #[test]
+    fn ports_like_docker() {
+        let p = |ip: &str, private: u16, public: u16, t: &str| {
+            let mut v = json!({"PrivatePort": private, "Type": t});
+            if !ip.is_empty() {
+                v["IP"] = json!(ip);
+                v["PublicPort"] = json!(public);
+            }
+            v
+        };
+        assert_eq!(ports_text(&[]), "");
+        assert_eq!(
+            ports_text(&[p("0.0.0.0", 80, 8080, "tcp"), p("::", 80, 8080, "tcp")]),
+            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                p("", 8002, 0, "tcp"),
+                p("", 8000, 0, "tcp"),
+                p("", 8001, 0, "tcp"),
+                p("", 9000, 0, "tcp"),
+                p("", 53, 0, "udp")
+            ]),
+            "8000-8002/tcp, 53/udp, 9000/tcp"
+        );
+        assert_eq!(
+            ports_text(&[
+                p("0.0.0.0", 80, 80, "tcp"),
+                p("0.0.0.0", 81, 81, "tcp"),
+                p("", 443, 0, "tcp"),
+                p("0.0.0.0", 3000, 9000, "tcp")
+            ]),
+            "0.0.0.0:80-81->80-81/tcp, 443/tcp, 0.0.0.0:9000->3000/tcp"
+        );
+        assert_eq!(
+            ports_text(&[p("0.0.0.0", 3306, 3306, "tcp"), p("", 33060, 0, "tcp")]),
+            "0.0.0.0:3306->3306/tcp, 33060/tcp"
+        );
     }
 }

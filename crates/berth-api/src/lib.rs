@@ -6,6 +6,7 @@
 //! swagger exactly (PascalCase) because real clients decode them by name.
 
 pub mod container;
+pub mod de;
 pub mod error;
 pub mod event;
 pub mod exec;

@@ -7,11 +7,24 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct IpamConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub subnet: String,
-    #[serde(default, rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub ip_range: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub gateway: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auxiliary_addresses: Option<BTreeMap<String, String>>,
@@ -21,7 +34,7 @@ pub struct IpamConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub driver: String,
     #[serde(default)]
     pub options: Option<BTreeMap<String, String>>,
@@ -34,17 +47,17 @@ pub struct Ipam {
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkCreateRequest {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub driver: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub scope: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub internal: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub attachable: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub ingress: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub config_only: bool,
     #[serde(default, rename = "IPAM")]
     pub ipam: Option<Ipam>,
@@ -139,27 +152,55 @@ pub struct EndpointSettings {
     pub links: Option<Vec<String>>,
     #[serde(default)]
     pub aliases: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub mac_address: String,
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub gw_priority: i64,
-    #[serde(default, rename = "NetworkID")]
+    #[serde(
+        default,
+        rename = "NetworkID",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub network_id: String,
-    #[serde(default, rename = "EndpointID")]
+    #[serde(
+        default,
+        rename = "EndpointID",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub endpoint_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub gateway: String,
-    #[serde(default, rename = "IPAddress")]
+    #[serde(
+        default,
+        rename = "IPAddress",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub ip_address: String,
-    #[serde(default, rename = "IPPrefixLen")]
+    #[serde(
+        default,
+        rename = "IPPrefixLen",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub ip_prefix_len: i64,
-    #[serde(default, rename = "IPv6Gateway")]
+    #[serde(
+        default,
+        rename = "IPv6Gateway",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub ipv6_gateway: String,
-    #[serde(default, rename = "GlobalIPv6Address")]
+    #[serde(
+        default,
+        rename = "GlobalIPv6Address",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub global_ipv6_address: String,
-    #[serde(default, rename = "GlobalIPv6PrefixLen")]
+    #[serde(
+        default,
+        rename = "GlobalIPv6PrefixLen",
+        deserialize_with = "crate::de::null_default"
+    )]
     pub global_ipv6_prefix_len: i64,
     #[serde(default, rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
@@ -187,7 +228,7 @@ pub struct NetworkConnectRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkDisconnectRequest {
     pub container: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub force: bool,
 }
 
@@ -202,8 +243,27 @@ pub struct NetworkPruneResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
 pub struct PortBinding {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub host_ip: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub host_port: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_decode_like_go() {
+        // What docker-py 7.1 sends for networks.create(ipam=IPAMConfig(pool_configs=[...])).
+        let body = r#"{"Name": "n", "Driver": "bridge", "Options": null, "IPAM": {"Driver": "default",
+            "Config": [{"Subnet": "10.1.0.0/24", "IPRange": null, "Gateway": null,
+            "AuxiliaryAddresses": null}], "Options": null}, "Internal": false, "Labels": null,
+            "EnableIPv6": null, "Attachable": null, "Scope": null, "Ingress": null}"#;
+        let r: NetworkCreateRequest = serde_json::from_str(body).unwrap();
+        let cfg = &r.ipam.unwrap().config.unwrap()[0];
+        assert_eq!(cfg.subnet, "10.1.0.0/24");
+        assert_eq!(cfg.gateway, "");
+        assert!(!r.attachable);
+    }
 }

@@ -50,6 +50,7 @@ fn dockerpy_smoke() {
         .env("DOCKER_HOST", d.host())
         .env("DOCKER_CONFIG", &d.docker_config)
         .env("PYTHONUNBUFFERED", "1")
+        .env("SMOKE_SUBNET", common::free_test_subnet())
         .env_remove("DOCKER_TLS_VERIFY")
         .env_remove("DOCKER_CERT_PATH")
         .env_remove("DOCKER_API_VERSION")

@@ -266,6 +266,8 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
     if !c.is_running() {
         return Err(ApiError::conflict(format!("container {} is not running", c.id)).into());
     }
+    // Claimed now: a second start must fail even while this one's process is starting.
+    inst.state().started = true;
     let tty = body.tty || inst.config.tty;
     let cmd = inst.config.cmd.clone().unwrap_or_default().join(" ");
     if body.detach {
@@ -282,40 +284,15 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
         ));
     }
     let sub = inst.output.subscribe();
-    match launch(daemon, &c, inst, tty).await {
-        Ok(()) => {
-            if let Some(size) = body.console_size.as_ref().filter(|s| s.len() == 2) {
-                inst.resize(size[0] as u16, size[1] as u16).await;
-            }
-        }
-        Err(e) => {
-            // Like moby: a failed exec start still hijacks, writes the error to the
-            // client's stdout and records 127/126 as the exec's exit code, which the CLI
-            // reads from `GET /exec/{id}/json` and exits with.
-            let msg = e.to_api().message.replacen(
-                "failed to create task for container: failed to create shim task: OCI runtime create failed",
-                "OCI runtime exec failed: exec failed",
-                1,
-            );
-            let code = if msg.contains("executable file not found") || msg.contains("no such file")
-            {
-                127
-            } else {
-                126
-            };
-            {
-                let mut st = inst.state();
-                st.started = true;
-                st.running = false;
-                st.exit_code = Some(code);
-            }
-            let _ = std::fs::remove_dir_all(daemon.exec_dir(&inst.id));
-            let _ = inst
-                .output
-                .send(Output::Data(1, Bytes::from(format!("{msg}\r\n"))));
-            let _ = inst.output.send(Output::Exit(code));
-            inst.done.send_replace(true);
-        }
+    let upgrade = req.wants_upgrade();
+    let on_upgrade = req.take_upgrade();
+    let hijacked = upgrade && on_upgrade.is_some();
+    let console_size = body.console_size.clone();
+    // With a hijacked connection the process starts once the 101 answer is out, as dockerd
+    // does: a client that reads the answer's head through a buffered reader (docker-py)
+    // would otherwise swallow the first output that arrives in the same read.
+    if !hijacked {
+        start_process(daemon, &c, inst, tty, console_size.as_deref()).await;
     }
     daemon.container_event(
         &c,
@@ -327,9 +304,7 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
         stderr: inst.config.attach_stderr,
         tty,
     };
-    let upgrade = req.wants_upgrade();
-    let on_upgrade = req.take_upgrade();
-    if !upgrade || on_upgrade.is_none() {
+    if !hijacked {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
         tokio::spawn(async move {
             let mut w = super::attach::ChannelWriter { tx };
@@ -341,10 +316,12 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
     let on_upgrade = on_upgrade.expect("checked above");
     let inst2 = inst.clone();
     let want_stdin = inst.config.attach_stdin;
+    let (daemon2, c2) = (daemon.clone(), c.clone());
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        start_process(&daemon2, &c2, &inst2, tty, console_size.as_deref()).await;
         let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
         let out = pump_output(sub, &mut w, wants);
         let input = async {
@@ -371,6 +348,50 @@ pub async fn start(daemon: &Arc<Daemon>, inst: &Arc<ExecInstance>, req: &mut Req
         let _ = w.shutdown().await;
     });
     Ok(hijack_head(true, tty))
+}
+
+/// Launches an exec's process; a failure is reported like moby does it: written to the
+/// client's stdout, with 127/126 recorded as the exec's exit code (which the CLI reads
+/// from `GET /exec/{id}/json` and exits with).
+async fn start_process(
+    daemon: &Arc<Daemon>,
+    c: &Arc<super::Container>,
+    inst: &Arc<ExecInstance>,
+    tty: bool,
+    console_size: Option<&[u32]>,
+) {
+    match launch(daemon, c, inst, tty).await {
+        Ok(()) => {
+            if let Some(size) = console_size.filter(|s| s.len() == 2) {
+                inst.resize(size[0] as u16, size[1] as u16).await;
+            }
+        }
+        Err(e) => {
+            let msg = e.to_api().message.replacen(
+                "failed to create task for container: failed to create shim task: OCI runtime create failed",
+                "OCI runtime exec failed: exec failed",
+                1,
+            );
+            let code = if msg.contains("executable file not found") || msg.contains("no such file")
+            {
+                127
+            } else {
+                126
+            };
+            {
+                let mut st = inst.state();
+                st.started = true;
+                st.running = false;
+                st.exit_code = Some(code);
+            }
+            let _ = std::fs::remove_dir_all(daemon.exec_dir(&inst.id));
+            let _ = inst
+                .output
+                .send(Output::Data(1, Bytes::from(format!("{msg}\r\n"))));
+            let _ = inst.output.send(Output::Exit(code));
+            inst.done.send_replace(true);
+        }
+    }
 }
 
 /// Drops finished exec instances of removed containers (dockerd keeps them until then).

@@ -675,6 +675,15 @@ pub async fn connect_running(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &st
     }
     if !had_dns && !n.is_default_bridge() {
         start_dns(daemon, &c.id, ns)?;
+        // Like dockerd's rebuildDNS: the container now has the embedded resolver, so its
+        // resolv.conf (bind-mounted; rewritten in place) points at 127.0.0.11.
+        let rec = c.snapshot();
+        if let Ok(files) = super::etc_files::generate(daemon, &rec) {
+            let path = daemon.container_paths(&c.id).resolv_conf();
+            if let Err(e) = std::fs::write(&path, files.resolv_conf) {
+                tracing::warn!("rewrite {}: {e}", path.display());
+            }
+        }
     }
     Ok(())
 }

@@ -667,6 +667,95 @@ def _():
     expect(client.images.get("busybox").id == bb.id, "prune removed busybox")
 
 
+# ---------------------------------------------------------------- networks
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        s.settimeout(3)
+        out = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return out
+            out += b
+
+
+def http_get_quiet(port):
+    try:
+        return http_get(port)
+    except OSError:
+        return b""
+
+
+@check("networks.create(ipam) + list(names) + get().attrs")
+def _():
+    global net
+    subnet = os.environ.get("SMOKE_SUBNET", "10.199.77.0/24")
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+    net = client.networks.create(name("net"), driver="bridge", ipam=ipam, labels={"smoke": "1"})
+    expect(net.id and len(net.id) == 64, f"id {net.id}")
+    names = [n.name for n in client.networks.list(names=[name("net")])]
+    expect(names == [name("net")], f"list {names}")
+    got = client.networks.get(net.id)
+    expect(got.attrs["IPAM"]["Config"][0]["Subnet"] == subnet, f"ipam {got.attrs['IPAM']}")
+    expect(got.attrs["Labels"] == {"smoke": "1"}, f"labels {got.attrs['Labels']}")
+    expect(any(n.name == "bridge" for n in client.networks.list()), "no default bridge")
+
+
+@check("containers.run(network=, ports=) reachable, ports in attrs")
+def _():
+    global web
+    port = free_port()
+    web = client.containers.run(
+        "busybox",
+        ["sh", "-c", "mkdir /w && echo dpy-web > /w/index.html && exec httpd -f -p 80 -h /w"],
+        detach=True,
+        name=name("web"),
+        network=name("net"),
+        ports={"80/tcp": port},
+    )
+    body = wait_until("the published port", lambda: b"dpy-web" in http_get_quiet(port))
+    expect(body, "no answer")
+    web.reload()
+    ports = web.attrs["NetworkSettings"]["Ports"]
+    expect(ports["80/tcp"][0]["HostPort"] == str(port), f"ports {ports}")
+    ip = web.attrs["NetworkSettings"]["Networks"][name("net")]["IPAddress"]
+    expect(ip.startswith(os.environ.get("SMOKE_SUBNET", "10.199.77.0/24").rsplit(".", 1)[0]), f"ip {ip}")
+    expect(web.ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}, f"web.ports {web.ports}")
+
+
+@check("network.connect/disconnect + containers by name over DNS")
+def _():
+    other = client.containers.run("busybox", ["sleep", "60"], detach=True, name=name("peer"))
+    net.connect(other, aliases=["peer-alias"])
+    net.reload()
+    expect(other.id in net.attrs["Containers"], f"containers {list(net.attrs['Containers'])}")
+    out = other.exec_run(["sh", "-c", f"nslookup {name('web')} && nslookup peer-alias"])
+    expect(out.exit_code == 0, f"nslookup: {out.output!r}")
+    net.disconnect(other)
+    net.reload()
+    expect(other.id not in net.attrs["Containers"], "still connected")
+    other.remove(force=True)
+
+
+@check("network.remove() in use is refused, then networks.prune()")
+def _():
+    e = expect_raises(docker.errors.APIError, net.remove)
+    expect("active endpoints" in str(e), f"error {e}")
+    web.remove(force=True)
+    pruned = client.networks.prune()
+    expect(name("net") in (pruned.get("NetworksDeleted") or []), f"prune {pruned}")
+    expect_raises(docker.errors.NotFound, lambda: client.networks.get(name("net")))
+
+
 # ---------------------------------------------------------------- events, df
 
 

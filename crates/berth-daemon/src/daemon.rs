@@ -156,6 +156,13 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
     )?;
     let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
     let monitor_exe = match berth_runtime::sealed_exe::SealedExe::of_self() {
+        Ok(_) if berth_runtime::sealed_exe::protection_disabled() => {
+            tracing::warn!(
+                "{} is set: monitors run from the host binary, which a container can overwrite (CVE-2019-5736)",
+                berth_runtime::sealed_exe::UNSAFE_HOST_BINARY_ENV
+            );
+            None
+        }
         Ok(s) => Some(s),
         Err(e) => {
             tracing::warn!("no sealed copy of the berth binary, each monitor makes its own: {e}");

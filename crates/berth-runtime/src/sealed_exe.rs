@@ -97,6 +97,17 @@ pub fn is_sealed(fd: &impl AsRawFd) -> bool {
 }
 
 /// Whether this process runs from a sealed copy of its binary.
+/// Environment variable that switches the sealed copy off: monitors then run from the host
+/// binary, as runc did before CVE-2019-5736 was fixed. It exists so a test can show the
+/// attack succeeding against a throw-away copy of the binary (like runc's `RUNC_DMZ`
+/// switch); never set it anywhere else.
+pub const UNSAFE_HOST_BINARY_ENV: &str = "BERTH_UNSAFE_RUNTIME_FROM_HOST_BINARY";
+
+/// Whether [`UNSAFE_HOST_BINARY_ENV`] is set to `1`.
+pub fn protection_disabled() -> bool {
+    std::env::var_os(UNSAFE_HOST_BINARY_ENV).is_some_and(|v| v == "1")
+}
+
 pub fn running_sealed() -> bool {
     File::open("/proc/self/exe").is_ok_and(|f| is_sealed(&f))
 }
@@ -107,7 +118,7 @@ pub fn running_sealed() -> bool {
 /// with the same arguments and environment. Only returns `Err` when that is impossible;
 /// the caller must then refuse to touch a container.
 pub fn ensure_running_sealed() -> io::Result<()> {
-    if running_sealed() {
+    if running_sealed() || protection_disabled() {
         return Ok(());
     }
     let exe = SealedExe::of_self()?;

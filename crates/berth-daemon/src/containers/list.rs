@@ -179,7 +179,12 @@ fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, all: &[Arc<Conta
                 .images
                 .is_ancestor(v, &rec.image_id, &rec.config.image)
         })
-        && any("network", &|v| v == rec.host_config.network_mode)
+        && any("network", &|v| {
+            v == rec.host_config.network_mode
+                || rec.networks.iter().any(|(name, ep)| {
+                    v == name || (!ep.network_id.is_empty() && ep.network_id.starts_with(v))
+                })
+        })
         && any("before", &|v| {
             created(v).map(|t| rec.created < t).unwrap_or(false)
         })

@@ -17,6 +17,7 @@ pub mod progress;
 pub mod stream;
 pub mod system;
 pub mod version;
+pub mod volume;
 
 pub use error::{ApiError, ErrorKind, ErrorResponse};
 pub use version::{API_VERSION, MIN_API_VERSION};

@@ -6,12 +6,14 @@
 //! [`Error::Api`] carrying the status class and Docker's message so callers can
 //! branch like the docker CLI does (pull on 404, inspect fallback on 404...).
 
+mod archive;
 mod containers;
 pub mod host;
 mod images;
 pub mod networks;
 mod stream;
 mod system;
+mod volumes;
 
 use berth_api::{ApiError, ErrorKind};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full};
@@ -20,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use archive::{Change, CommitOptions, PathStat};
 pub use bytes::Bytes;
 pub use containers::{AttachOptions, ListContainersOptions, LogsOptions, PendingWait};
 pub use host::{Host, DEFAULT_HOST};

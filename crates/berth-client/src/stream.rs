@@ -25,7 +25,7 @@ pub struct BodyStream {
 }
 
 impl BodyStream {
-    pub(crate) fn new(resp: hyper::Response<hyper::body::Incoming>) -> BodyStream {
+    pub fn new(resp: hyper::Response<hyper::body::Incoming>) -> BodyStream {
         let content_type = resp
             .headers()
             .get("content-type")

@@ -16,6 +16,7 @@ pub struct Daemon {
     pub images: crate::images::ImageService,
     pub containers: Registry,
     pub networks: crate::networks::Networks,
+    pub volumes: crate::volumes::Volumes,
     pub execs: Mutex<HashMap<String, Arc<crate::containers::exec::ExecInstance>>>,
     pub events: Events,
     /// Path of this binary, exec'd as `berth monitor`.
@@ -175,6 +176,10 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         images,
         containers: Registry::default(),
         networks: crate::networks::Networks::new(crate::networks::table_name(&config.data_root)),
+        volumes: crate::volumes::Volumes::new(
+            &config.data_root,
+            config.remap.as_ref().map(|r| (r.root_uid, r.root_gid)),
+        ),
         execs: Mutex::new(HashMap::new()),
         events: Events::new(),
         self_exe,
@@ -183,6 +188,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         requests: std::sync::atomic::AtomicU64::new(0),
     });
     daemon.images.load(&*daemon.store)?;
+    daemon.volumes.load(&*daemon.store)?;
     {
         let d = daemon.clone();
         tokio::task::spawn_blocking(move || crate::networks::setup::init(&d))

@@ -18,6 +18,7 @@ pub mod server;
 pub mod store;
 pub mod system;
 pub mod userns;
+pub mod volumes;
 
 pub use config::DaemonConfig;
 pub use error::{DaemonError, Result};

@@ -289,7 +289,7 @@ pub async fn df(daemon: &Arc<Daemon>) -> HandlerResult {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": crate::volumes::handlers::disk_usage(&d),
             "BuildCache": [],
         })
     })

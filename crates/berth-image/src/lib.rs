@@ -10,8 +10,10 @@
 
 pub mod archive;
 pub mod bootstrap;
+pub mod changes;
 pub mod compression;
 pub mod config;
+pub mod copy;
 pub mod digest;
 pub mod error;
 pub mod idmap;

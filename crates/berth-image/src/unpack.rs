@@ -88,12 +88,55 @@ pub fn unpack_layer_mapped<R: Read>(
         dirs: Vec::new(),
         content_size: 0,
         map: map.cloned(),
+        copy: None,
     };
     let res = u.run(tar);
     if res.is_err() {
         clear_dir(&u.root);
     }
     res
+}
+
+/// How `docker cp` extracts into a container ([`extract_into`]).
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Every entry gets this owner (container ids) instead of the tar's.
+    pub owner: Option<(u32, u32)>,
+    /// Refuse to replace a directory with a non-directory or the other way round.
+    pub no_overwrite_dir_non_dir: bool,
+    /// Owner shift of a remapped daemon (container ids → host ids).
+    pub map: Option<IdMap>,
+    /// Renames entries `old` and `old/...` to `new` and `new/...` first (the `docker cp`
+    /// client's `RebaseArchiveEntries`); hard link targets too.
+    pub rebase: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// `old` → `new` at the start of a tar name, on a component boundary.
+fn rebase_name(name: &[u8], rebase: &Option<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
+    let Some((old, new)) = rebase else {
+        return name.to_vec();
+    };
+    let trimmed = name.strip_suffix(b"/").unwrap_or(name);
+    if trimmed == old.as_slice() || name.starts_with(&[old.as_slice(), b"/"].concat()) {
+        let mut v = new.clone();
+        v.extend_from_slice(&name[old.len()..]);
+        return v;
+    }
+    name.to_vec()
+}
+
+/// Extracts a plain tar into the directory `dest` (an fd the caller resolved safely) with
+/// the same defences as a layer unpack, for `docker cp`: no whiteout processing, and what
+/// was written stays when a later entry fails. Returns the bytes of file content written.
+pub fn extract_into<R: Read>(tar: R, dest: OwnedFd, opts: ExtractOptions) -> Result<u64> {
+    let mut u = Unpacker {
+        root: dest,
+        dirs: Vec::new(),
+        content_size: 0,
+        map: opts.map.clone(),
+        copy: Some(opts),
+    };
+    Ok(u.run(tar)?.content_size)
 }
 
 struct Unpacker {
@@ -103,6 +146,8 @@ struct Unpacker {
     content_size: u64,
     /// Owner shift of a remapped daemon.
     map: Option<IdMap>,
+    /// Set for `docker cp` extraction.
+    copy: Option<ExtractOptions>,
 }
 
 /// Metadata of one entry, merged from the header and PAX records.
@@ -166,6 +211,10 @@ impl Unpacker {
             for entry in entries {
                 let mut entry = entry.map_err(|e| Error::stream("read layer tar", e))?;
                 let name = entry.path_bytes().into_owned();
+                let name = match &self.copy {
+                    Some(c) if c.rebase.is_some() => rebase_name(&name, &c.rebase),
+                    _ => name,
+                };
                 self.apply(&name, &mut entry)?;
             }
         }
@@ -239,6 +288,10 @@ impl Unpacker {
         let kind = entry.header().entry_type();
         let comps = clean(raw).map_err(|r| unsafe_entry(raw, r))?;
         let mut meta = Self::meta(raw, entry)?;
+        if let Some((uid, gid)) = self.copy.as_ref().and_then(|c| c.owner) {
+            meta.uid = uid;
+            meta.gid = gid;
+        }
         if let Some(m) = &self.map {
             meta.uid = m.host_uid(meta.uid).ok_or_else(|| {
                 unsafe_entry(
@@ -255,8 +308,9 @@ impl Unpacker {
         }
 
         let Some((&base, parent_comps)) = comps.split_last() else {
-            // The root itself (`./`): only its metadata applies.
-            if kind.is_dir() {
+            // The root itself (`./`): only its metadata applies — except for `docker cp`,
+            // which leaves the existing destination directory as it is (moby skips ".").
+            if kind.is_dir() && self.copy.is_none() {
                 self.set_fd_meta(raw, &self.root, &meta, false)?;
                 self.dirs.push((Vec::new(), meta.times));
             }
@@ -264,7 +318,7 @@ impl Unpacker {
         };
 
         // Whiteouts first: they name a sibling, not themselves.
-        if base.starts_with(WHITEOUT_PREFIX) {
+        if self.copy.is_none() && base.starts_with(WHITEOUT_PREFIX) {
             let parent = self.open_parent(raw, parent_comps, true)?;
             if base == WHITEOUT_OPAQUE {
                 let dir = self.open_dir_rw(raw, parent_comps)?;
@@ -292,6 +346,28 @@ impl Unpacker {
         }
 
         let parent = self.open_parent(raw, parent_comps, true)?;
+        if self
+            .copy
+            .as_ref()
+            .is_some_and(|c| c.no_overwrite_dir_non_dir)
+        {
+            if let Ok(st) = rfs::statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW) {
+                let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                let name = String::from_utf8_lossy(&join(&comps)).into_owned();
+                if is_dir && !kind.is_dir() {
+                    return Err(unsafe_entry(
+                        raw,
+                        format!("cannot overwrite directory \"/{name}\" with non-directory"),
+                    ));
+                }
+                if !is_dir && kind.is_dir() {
+                    return Err(unsafe_entry(
+                        raw,
+                        format!("cannot overwrite non-directory \"/{name}\" with directory"),
+                    ));
+                }
+            }
+        }
         use tar::EntryType as T;
         match kind {
             T::Directory => {
@@ -350,6 +426,10 @@ impl Unpacker {
                     .link_name_bytes()
                     .ok_or_else(|| unsafe_entry(raw, "hardlink without target"))?
                     .into_owned();
+                let target_raw = match &self.copy {
+                    Some(c) => rebase_name(&target_raw, &c.rebase),
+                    None => target_raw,
+                };
                 let tcomps = clean(&target_raw)
                     .map_err(|_| unsafe_entry(raw, "hardlink target escapes the layer root"))?;
                 let Some((&tbase, tparent_comps)) = tcomps.split_last() else {

@@ -407,11 +407,13 @@ impl Cgroup {
         }
         if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()) {
             let v = 1 + (w.clamp(10, 1000) as u64 - 10) * 9999 / 990;
-            // io.weight needs a cost model; BFQ has its own file (1..1000, no scaling).
-            if d.join("io.weight").exists() {
-                write(&d.join("io.weight"), &format!("default {v}"))?;
+            // Like runc: BFQ's own file (1..1000, no scaling) when the scheduler is loaded —
+            // io.weight only acts through iocost, which BFQ-scheduled disks ignore — else
+            // io.weight scaled to 1..10000.
+            if d.join("io.bfq.weight").exists() {
+                write(&d.join("io.bfq.weight"), &w.to_string())?;
             } else {
-                write_opt(&d.join("io.bfq.weight"), &w.to_string())?;
+                write_opt(&d.join("io.weight"), &format!("default {v}"))?;
             }
         }
         for (k, v) in r.unified().as_ref().into_iter().flatten() {
@@ -876,6 +878,13 @@ mod tests {
             serde_json::from_value(serde_json::json!({"blockIO": {"weight": 300}})).unwrap();
         cg.apply(&r).unwrap();
         assert_eq!(read(&c.join("io.bfq.weight")), "300");
+        // With both files (BFQ loaded, iocost built in) BFQ's wins, as in runc.
+        fs::write(c.join("io.weight"), "default 100").unwrap();
+        let r: LinuxResources =
+            serde_json::from_value(serde_json::json!({"blockIO": {"weight": 500}})).unwrap();
+        cg.apply(&r).unwrap();
+        assert_eq!(read(&c.join("io.bfq.weight")), "500");
+        assert_eq!(read(&c.join("io.weight")), "default 100");
         // v1: CFQ's file when present, else BFQ's, else nothing (and no error).
         let v1 = tempfile::tempdir().unwrap();
         let (cfq, bfq) = (

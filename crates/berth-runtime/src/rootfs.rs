@@ -97,8 +97,9 @@ fn ensure_depth(rootfd: &OwnedFd, path: &Path, file: bool, depth: u32) -> io::Re
             if e.raw_os_error() != Some(libc::EEXIST) {
                 return Err(e);
             }
-            if !last && resolve(rootfd, &cur, libc::O_PATH).is_err() {
-                // A dangling symlink: create its target (resolved inside the root) instead.
+            if resolve(rootfd, &cur, libc::O_PATH).is_err() {
+                // A dangling symlink (the last component too, as runc's SecureJoin): create
+                // its target, resolved inside the root, instead.
                 let target = nix::fcntl::readlinkat(Some(parent.as_raw_fd()), *c)
                     .map_err(io::Error::from)?;
                 let mut next = cur.parent().unwrap_or(Path::new("/")).join(target);
@@ -952,6 +953,11 @@ mod tests {
         let rootfd = sys::openat2(libc::AT_FDCWD, &root, libc::O_PATH, 0, 0).unwrap();
         ensure_in_root(&rootfd, Path::new("/evil/x/y"), false).unwrap();
         ensure_in_root(&rootfd, Path::new("/a/b/file"), true).unwrap();
+        // A dangling link as the last component: its target is made inside the root.
+        std::os::unix::fs::symlink("/../../../../outside/z", root.join("mnt")).unwrap();
+        ensure_in_root(&rootfd, Path::new("/mnt"), false).unwrap();
+        assert!(root.join("outside/z").is_dir());
+        assert!(!outside.join("z").exists());
         assert!(root.join("a/b/file").is_file());
         // The symlink's absolute target was resolved inside the root, not on the host.
         assert!(!outside.join("x").exists());

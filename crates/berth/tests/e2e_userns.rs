@@ -429,3 +429,46 @@ fn each_container_has_its_own_time_namespace() {
         .unwrap();
     assert!((up_in - up_host).abs() < 60.0, "{up_in} vs {up_host}");
 }
+
+#[test]
+fn remapped_daemon_volumes_belong_to_the_remapped_root() {
+    if !common::can_run() {
+        return;
+    }
+    let ids = SubIds::add();
+    let d = ids.daemon();
+    let root = d
+        .data_root
+        .join(format!("{}.{}", ids.start, ids.start))
+        .join("volumes");
+    d.docker(&["volume", "create", "uv"]).ok();
+    let data = root.join("uv/_data");
+    let meta = std::fs::metadata(&data).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (ids.start, ids.start));
+    // Root in the container writes to it; files land with the shifted ids.
+    d.docker(&[
+        "run", "--rm", "-v", "uv:/data", "busybox", "touch", "/data/f",
+    ])
+    .ok();
+    assert_eq!(std::fs::metadata(data.join("f")).unwrap().uid(), ids.start);
+    // The first-mount copy keeps the layer's (already shifted) owners.
+    d.docker(&["run", "--rm", "-v", "uetc:/etc", "busybox", "true"])
+        .ok();
+    let passwd = std::fs::metadata(root.join("uetc/_data/passwd")).unwrap();
+    assert_eq!(passwd.uid(), ids.start);
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "uetc:/etc",
+            "busybox",
+            "stat",
+            "-c",
+            "%u",
+            "/etc/passwd"
+        ])
+        .out(),
+        "0"
+    );
+}

@@ -340,12 +340,20 @@ pub async fn create(
     {
         warnings.push("Published ports are discarded when using host network mode".to_string());
     }
+    // The CLI sends -1 for "not set"; moby clears it before any check (fixMemorySwappiness).
+    if host_config.resources.memory_swappiness == Some(-1) {
+        host_config.resources.memory_swappiness = None;
+    }
     if host_config.resources.memory_swappiness.is_some()
         && berth_runtime::cgroups::detect() == berth_runtime::cgroups::CgroupVersion::V2
     {
         warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".to_string());
         host_config.resources.memory_swappiness = None;
     }
+
+    let mount_plan = crate::volumes::mounts::plan(daemon, &config, &host_config)?;
+    let made_volumes = crate::volumes::mounts::ensure_volumes(daemon, &mount_plan)?;
+    let mounts = crate::volumes::mounts::mount_points(daemon, &mount_plan);
 
     let rec_name_given = name
         .map(|n| n.trim_start_matches('/').to_string())
@@ -374,7 +382,8 @@ pub async fn create(
             manually_stopped: false,
             has_been_started: false,
             monitor_pid: 0,
-            mounts: vec![],
+            mounts: mounts.clone(),
+            mount_plan: mount_plan.clone(),
             networks: endpoints.clone(),
             ifnames: Default::default(),
             ports: Default::default(),
@@ -392,7 +401,14 @@ pub async fn create(
                 value,
             },
         ];
-        match daemon.store.apply(ops)? {
+        let applied = daemon.store.apply(ops);
+        let retry = matches!(applied, Ok(Err(Refusal::Conflict(_, _))))
+            && rec_name_given.is_none()
+            && attempt < 10;
+        if !retry && !matches!(applied, Ok(Ok(()))) {
+            crate::volumes::mounts::undo(daemon, &made_volumes);
+        }
+        match applied? {
             Ok(()) => {
                 let dir = daemon.container_paths(&id).dir;
                 std::fs::create_dir_all(&dir)

@@ -1,7 +1,10 @@
 //! Containers: the record we persist, the live handle we keep in memory, and one
 //! module per lifecycle verb.
 
+pub mod archive;
 pub mod attach;
+pub mod changes;
+pub mod commit;
 pub mod create;
 pub mod devices;
 pub mod exec;
@@ -62,6 +65,9 @@ pub struct ContainerRecord {
     /// Mounts as inspect shows them.
     #[serde(default)]
     pub mounts: Vec<berth_api::container::MountPoint>,
+    /// The mounts as planned at create (volumes, binds, tmpfs), used at each start.
+    #[serde(default)]
+    pub mount_plan: Vec<crate::volumes::mounts::MountPlan>,
     /// Endpoints by network name: what was asked for, plus addresses while running.
     #[serde(default)]
     pub networks: std::collections::BTreeMap<String, berth_api::network::EndpointSettings>,

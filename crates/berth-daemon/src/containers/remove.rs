@@ -76,6 +76,10 @@ pub async fn remove(
         .map_err(|r| crate::DaemonError::Other(format!("remove: {r:?}")))?;
     daemon.containers.remove(&id);
     daemon.container_event(c, "destroy", &[]);
+    if internal {
+        // Auto-remove (`--rm`) takes the container's anonymous volumes with it, as dockerd.
+        crate::volumes::remove_anonymous(daemon, &c.snapshot().mounts);
+    }
     c.lifecycle
         .send_modify(|l: &mut Lifecycle| l.removed = true);
     // Files go after the answer: nothing refers to them any more, and a crash before

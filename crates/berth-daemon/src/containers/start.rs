@@ -72,6 +72,16 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         }
         None => None,
     };
+    let volume_mounts = match crate::volumes::mounts::resolve(daemon, &rec) {
+        Ok(v) => v,
+        Err(e) => {
+            crate::networks::endpoints::release(daemon, c).await;
+            c.rec().state.error = e.to_string();
+            let _ = daemon.persist(c);
+            end_failed_start(daemon, c);
+            return Err(e);
+        }
+    };
     let paths = daemon.container_paths(&rec.id);
     let lowers = daemon.images.lower_dirs(&rec.image_id)?;
     let cgroup = daemon.cgroup_path(&rec);
@@ -99,9 +109,11 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         )
         .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
         let built = (|| {
+            crate::volumes::mounts::populate(&volume_mounts, &prep_paths.rootfs())?;
             super::spec::write_etc_files(&prep_rec, &prep_paths, &etc)?;
             crate::userns::chown_etc_files(remap.as_ref(), &prep_paths)?;
             let mut spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
+            crate::volumes::mounts::apply_to_spec(&mut spec, &volume_mounts)?;
             crate::userns::apply_to_spec(&mut spec, remap.as_ref(), &prep_rec.host_config)?;
             if let Some(path) = &join_netns {
                 crate::networks::endpoints::join_netns(&mut spec, path);

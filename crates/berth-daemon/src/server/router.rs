@@ -56,6 +56,7 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     use Method as M;
     match (&m, seg.as_slice()) {
         (_, ["networks", ..]) => network_route(daemon, req, &m, &seg[1..]).await,
+        (_, ["volumes", ..]) => crate::volumes::handlers::route(daemon, req, &m, &seg[1..]).await,
         (&M::GET | &M::HEAD, ["_ping"]) => Ok(crate::system::ping(m == M::HEAD)),
         (&M::GET, ["version"]) => Ok(http::json(StatusCode::OK, &crate::system::version())),
         (&M::GET, ["info"]) => Ok(http::json(StatusCode::OK, &crate::system::info(daemon))),
@@ -104,6 +105,25 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             ))
         }
         (_, ["containers", id, rest @ ..]) => container_route(daemon, req, &m, id, rest).await,
+        (&M::POST, ["commit"]) => {
+            let c = daemon.containers.find(req.q("container").unwrap_or(""))?;
+            let config: serde_json::Value = req.json().await?;
+            let q = |k: &str| req.q(k).unwrap_or("").to_string();
+            let o = containers::commit::CommitOptions {
+                repo: q("repo"),
+                tag: q("tag"),
+                comment: q("comment"),
+                author: q("author"),
+                pause: req.q("pause").is_none_or(|p| p.is_empty()) || req.qbool("pause"),
+                changes: req.q_all("changes"),
+                config,
+            };
+            let id = containers::commit::commit(daemon, &c, o).await?;
+            Ok(http::json(
+                StatusCode::CREATED,
+                &serde_json::json!({ "Id": id }),
+            ))
+        }
 
         (&M::POST, ["exec", id, "start"]) => {
             let inst = containers::exec::find(daemon, id)?;
@@ -184,6 +204,9 @@ async fn container_route(
         (&M::GET, ["logs"]) => containers::logs::logs(daemon, &c, req).await,
         (&M::DELETE, []) => {
             containers::remove::remove(daemon, &c, req.qbool("force"), false).await?;
+            if req.qbool("v") {
+                crate::volumes::remove_anonymous(daemon, &c.snapshot().mounts);
+            }
             containers::exec::forget_container(daemon, &c.id);
             Ok(http::no_content())
         }
@@ -232,6 +255,14 @@ async fn container_route(
             }
             Ok(http::response(StatusCode::OK, None, http::empty()))
         }
+        (&M::HEAD, ["archive"]) => containers::archive::head(daemon, &c, id, req).await,
+        (&M::GET, ["archive"]) => containers::archive::get(daemon, &c, id, req).await,
+        (&M::PUT, ["archive"]) => containers::archive::put(daemon, &c, id, req).await,
+        (&M::GET, ["export"]) => containers::archive::export(daemon, &c).await,
+        (&M::GET, ["changes"]) => Ok(http::json(
+            StatusCode::OK,
+            &containers::changes::changes(daemon, &c).await?,
+        )),
         (&M::POST, ["exec"]) => {
             let body: berth_api::exec::ExecConfig = req.json().await?;
             let id = containers::exec::create(daemon, &c, body)?;

@@ -23,15 +23,18 @@ pub enum Table {
     Refs,
     /// network id → network record
     Networks,
+    /// volume name → volume record
+    Volumes,
 }
 
 impl Table {
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Containers,
         Table::Names,
         Table::Images,
         Table::Refs,
         Table::Networks,
+        Table::Volumes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -41,6 +44,7 @@ impl Table {
             Table::Images => "images",
             Table::Refs => "refs",
             Table::Networks => "networks",
+            Table::Volumes => "volumes",
         }
     }
 }

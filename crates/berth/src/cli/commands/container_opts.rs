@@ -371,6 +371,33 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
             "volume-driver" => {
                 vol.insert("DriverConfig".into(), json!({"Name": v.unwrap_or("")}));
             }
+            "volume-opt" => {
+                let (ok, ov) = v
+                    .unwrap_or("")
+                    .split_once('=')
+                    .ok_or_else(|| format!("invalid value for volume-opt: {}", v.unwrap_or("")))?;
+                let dc = vol
+                    .entry("DriverConfig")
+                    .or_insert_with(|| json!({"Name": "local"}));
+                let opts = dc
+                    .as_object_mut()
+                    .ok_or("invalid volume-driver")?
+                    .entry("Options")
+                    .or_insert_with(|| json!({}));
+                if let Some(o) = opts.as_object_mut() {
+                    o.insert(ok.to_string(), json!(ov));
+                }
+            }
+            "volume-label" => {
+                let (lk, lv) = v
+                    .unwrap_or("")
+                    .split_once('=')
+                    .unwrap_or((v.unwrap_or(""), ""));
+                let labels = vol.entry("Labels").or_insert_with(|| json!({}));
+                if let Some(l) = labels.as_object_mut() {
+                    l.insert(lk.to_string(), json!(lv));
+                }
+            }
             "volume-subpath" => {
                 vol.insert("Subpath".into(), json!(v.unwrap_or("")));
             }
@@ -539,7 +566,16 @@ impl ContainerOpts {
         let mut volumes: BTreeMap<String, Value> = BTreeMap::new();
         for v in &self.volume {
             if v.contains(':') {
-                binds.push(v.clone());
+                // docker: a relative host path starting with '.' is made absolute.
+                match v.split_once(':') {
+                    Some((host, rest)) if host.starts_with('.') => {
+                        let abs = std::path::absolute(host)
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .unwrap_or_else(|_| host.to_string());
+                        binds.push(format!("{abs}:{rest}"));
+                    }
+                    _ => binds.push(v.clone()),
+                }
             } else {
                 volumes.insert(v.clone(), json!({}));
             }
@@ -792,6 +828,12 @@ mod tests {
         assert!(parse_mount("type=bind,source=/a").is_err());
         let t = parse_mount("type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1777").unwrap();
         assert_eq!(t["TmpfsOptions"], json!({"SizeBytes":1048576,"Mode":1023}));
+        let v = parse_mount("type=volume,src=v1,dst=/v,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-label=a=b,volume-nocopy").unwrap();
+        assert_eq!(
+            v["VolumeOptions"],
+            json!({"NoCopy":true,"Labels":{"a":"b"},
+                "DriverConfig":{"Name":"local","Options":{"type":"tmpfs","device":"tmpfs"}}})
+        );
         assert_eq!(
             parse_ulimit("nofile=1024:2048").unwrap(),
             json!({"Name":"nofile","Soft":1024,"Hard":2048})

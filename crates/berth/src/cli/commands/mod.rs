@@ -5,6 +5,7 @@ mod archive;
 mod attach;
 mod bootstrap;
 mod container_opts;
+mod cp;
 mod events;
 mod exec;
 mod images;
@@ -20,6 +21,7 @@ mod streams;
 mod system;
 mod top;
 mod update;
+mod volume;
 
 use super::{CliResult, Ctx, Fail};
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -47,6 +49,9 @@ pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
         "stats" => stats::stats(ctx, args).await,
         "update" => update::update(ctx, args).await,
         "export" => archive::export(ctx, args).await,
+        "cp" => cp::cp(ctx, args).await,
+        "commit" => cp::commit(ctx, args).await,
+        "diff" => cp::diff(ctx, args).await,
         "images" => images::images(ctx, args).await,
         "rmi" => images::rmi(ctx, args).await,
         "tag" => images::tag(ctx, args).await,
@@ -62,6 +67,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
         "image" => group(ctx, "image", args).await,
         "system" => group(ctx, "system", args).await,
         "network" => group(ctx, "network", args).await,
+        "volume" => group(ctx, "volume", args).await,
         other => Err(Fail::new(
             format!(
                 "berth: unknown command: berth {other}\n\nRun 'berth --help' for more information"
@@ -78,7 +84,10 @@ Manage containers
 
 Commands:
   attach      Attach local standard input, output, and error streams to a running container
+  commit      Create a new image from a container's changes
+  cp          Copy files/folders between a container and the local filesystem
   create      Create a new container
+  diff        Inspect changes to files or directories on a container's filesystem
   exec        Execute a command in a running container
   export      Export a container's filesystem as a tar archive
   inspect     Display detailed information on one or more containers
@@ -141,6 +150,7 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         "container" => CONTAINER_HELP,
         "image" => IMAGE_HELP,
         "network" => network::NETWORK_HELP,
+        "volume" => volume::VOLUME_HELP,
         _ => SYSTEM_HELP,
     };
     let Some(sub) = args.first() else {
@@ -157,7 +167,7 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         ("container", "rm" | "remove") => lifecycle::rm(ctx, rest).await,
         ("container", "inspect") => inspect::inspect_typed(ctx, rest, "container").await,
         ("container", "prune") => lifecycle::prune(ctx, rest).await,
-        ("container", s @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "wait" | "rename" | "logs" | "attach" | "exec" | "top" | "stats" | "update" | "export" | "port")) => {
+        ("container", s @ ("run" | "create" | "start" | "stop" | "kill" | "restart" | "pause" | "unpause" | "wait" | "rename" | "logs" | "attach" | "exec" | "top" | "stats" | "update" | "export" | "port" | "cp" | "commit" | "diff")) => {
             Box::pin(dispatch(ctx, s, rest)).await
         }
         ("image", "ls" | "list") => images::images(ctx, rest).await,
@@ -173,6 +183,13 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         ("network", "prune") => network::prune(ctx, rest).await,
         ("network", "connect") => network::connect(ctx, rest).await,
         ("network", "disconnect") => network::disconnect(ctx, rest).await,
+        ("volume", "create") => volume::create(ctx, rest).await,
+        ("volume", "ls" | "list") => volume::ls(ctx, rest).await,
+        ("volume", "inspect") => volume::inspect(ctx, rest).await,
+        ("volume", "rm" | "remove") => volume::rm(ctx, rest).await,
+        ("volume", "prune") => volume::prune(ctx, rest).await,
+        ("volume", "export") => volume::export(ctx, rest).await,
+        ("volume", "import") => volume::import(ctx, rest).await,
         ("system", "df") => system::df(ctx, rest).await,
         ("system", "prune") => system::prune(ctx, rest).await,
         ("system", s @ ("info" | "events")) => Box::pin(dispatch(ctx, s, rest)).await,

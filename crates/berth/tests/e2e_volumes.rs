@@ -1,0 +1,636 @@
+//! End-to-end volumes and bind mounts on the real kernel, through the unmodified docker
+//! CLI and our own: named volumes that outlive their containers, the first-mount copy of
+//! image content, anonymous volumes (image `VOLUME`, `-v /path`) and `rm -v`, read-only
+//! mounts, binds both ways, `--volumes-from`, in-use refusals, prune, tmpfs mounts and
+//! tmpfs volumes, a symlink in the image that tries to aim a mount at the host, and the
+//! `berth volume export/import` round trip.
+
+mod common;
+
+use common::{busybox_tar, random_hex, TestDaemon};
+use std::path::Path;
+
+/// Imports busybox again as `name`, with Dockerfile `changes` and extra symlinks
+/// (`path -> target`) in its rootfs.
+fn import_image(d: &TestDaemon, name: &str, changes: &[&str], links: &[(&str, &str)]) {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut a = tar::Archive::new(busybox_tar());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let h = e.header().clone();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        b.append(&h, data.as_slice()).unwrap();
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let mut q = format!("/images/create?fromSrc=-&repo={name}&tag=latest");
+    for c in changes {
+        q.push_str("&changes=");
+        q.push_str(&urlencode(c));
+    }
+    let r = d.request("POST", &q, &[("Content-Type", "application/x-tar")], &tar);
+    assert_eq!(r.status, 200, "import {name}: {}", r.text());
+    assert!(!r.text().contains("\"error"), "import {name}: {}", r.text());
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn volume_dir(d: &TestDaemon, name: &str) -> std::path::PathBuf {
+    d.data_root.join("volumes").join(name).join("_data")
+}
+
+fn volume_names(d: &TestDaemon) -> Vec<String> {
+    d.docker(&["volume", "ls", "-q"])
+        .out()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn named_volume_data_survives_rm_and_is_seen_by_a_new_container() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    assert_eq!(d.docker(&["volume", "create", "data1"]).out(), "data1");
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "data1:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "data1:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ])
+        .out(),
+        "kept"
+    );
+    // Our CLI sees the same volume, and the file is in Docker's place on the host.
+    assert_eq!(
+        d.berth(&["run", "--rm", "-v", "data1:/d", "busybox", "cat", "/d/f"])
+            .out(),
+        "kept"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume_dir(&d, "data1").join("f")).unwrap(),
+        "kept\n"
+    );
+    // `-v name:/path` of a missing volume creates it.
+    d.berth(&["run", "--rm", "-v", "made:/m", "busybox", "true"])
+        .ok();
+    assert!(volume_names(&d).contains(&"made".to_string()));
+
+    // ls / inspect as docker shows them.
+    let ls = d.berth(&["volume", "ls"]).out();
+    assert!(ls.starts_with("DRIVER    VOLUME NAME"), "{ls}");
+    assert!(ls.contains("local     data1"), "{ls}");
+    assert_eq!(
+        d.docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Mountpoint}} {{.Driver}} {{.Scope}}",
+            "data1"
+        ])
+        .out(),
+        format!("{} local local", volume_dir(&d, "data1").display())
+    );
+    assert_eq!(
+        d.berth(&["volume", "inspect", "--format", "{{.Name}}", "data1"])
+            .out(),
+        "data1"
+    );
+    d.docker(&["volume", "create", "--label", "team=a", "lab1"])
+        .ok();
+    assert_eq!(
+        d.docker(&["volume", "ls", "-q", "-f", "label=team=a"])
+            .out(),
+        "lab1"
+    );
+    assert_eq!(
+        d.berth(&["volume", "ls", "-q", "-f", "name=lab"]).out(),
+        "lab1"
+    );
+    let err = d.docker(&["volume", "inspect", "nosuch"]);
+    err.code(1);
+    assert!(err.all().contains("no such volume"), "{}", err.all());
+
+    // Inspect's Mounts, and HostConfig.Binds kept as given.
+    let id = d
+        .docker(&["create", "-v", "data1:/data:ro", "busybox", "true"])
+        .out();
+    assert_eq!(
+        d.inspect(&id, "{{range .Mounts}}{{.Type}} {{.Name}} {{.Source}} {{.Destination}} {{.Driver}} {{.Mode}} {{.RW}}{{end}}"),
+        format!(
+            "volume data1 {} /data local ro false",
+            volume_dir(&d, "data1").display()
+        )
+    );
+    assert_eq!(d.inspect(&id, "{{.HostConfig.Binds}}"), "[data1:/data:ro]");
+    d.docker(&["rm", &id]).ok();
+    d.docker(&["volume", "rm", "data1", "lab1"]).ok();
+    assert!(!volume_dir(&d, "data1").exists());
+}
+
+#[test]
+fn image_content_populates_new_volumes_and_rm_v_removes_anonymous_ones() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    import_image(&d, "volimg", &["CMD [\"sh\"]", "VOLUME [\"/etc\"]"], &[]);
+    let a = d
+        .docker(&["run", "--name", "va", "volimg", "cat", "/etc/passwd"])
+        .out();
+    assert!(a.contains("root:"), "{a}");
+    let anon = d.inspect("va", "{{range .Mounts}}{{.Name}}{{end}}");
+    assert_eq!(anon.len(), 64, "anonymous volume name: {anon}");
+    assert!(volume_dir(&d, &anon).join("passwd").is_file());
+    assert_eq!(
+        d.docker(&["volume", "inspect", "-f", "{{json .Labels}}", &anon])
+            .out(),
+        r#"{"com.docker.volume.anonymous":""}"#
+    );
+    // A named volume on a path with image content gets a copy too; nocopy does not.
+    d.docker(&["run", "--name", "vb", "-v", "pop:/etc", "busybox", "true"])
+        .ok();
+    assert!(volume_dir(&d, "pop").join("group").is_file());
+    let none = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "nc:/etc:nocopy",
+            "busybox",
+            "ls",
+            "-A",
+            "/etc",
+        ])
+        .out();
+    // Only the files every container gets bound over /etc (hosts, hostname, resolv.conf).
+    assert!(
+        !none.contains("passwd") && !none.contains("group"),
+        "{none}"
+    );
+    // A volume that is not empty is not overwritten.
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "pop:/etc",
+        "busybox",
+        "sh",
+        "-c",
+        "rm /etc/group",
+    ])
+    .ok();
+    d.docker(&["run", "--rm", "-v", "pop:/etc", "busybox", "true"])
+        .ok();
+    assert!(!volume_dir(&d, "pop").join("group").exists());
+
+    // rm -v: anonymous volumes go, named ones stay.
+    d.docker(&["rm", "-v", "va", "vb"]).ok();
+    assert!(!volume_names(&d).contains(&anon));
+    assert!(volume_names(&d).contains(&"pop".to_string()));
+    // `-v /path` makes an anonymous volume; `--rm` takes it away with the container.
+    let before = volume_names(&d).len();
+    d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    ])
+    .ok();
+    common::wait_for("auto-remove", std::time::Duration::from_secs(10), || {
+        (volume_names(&d).len() == before).then_some(())
+    });
+    // A plain rm keeps them.
+    d.docker(&["run", "--name", "vc", "-v", "/keep", "busybox", "true"])
+        .ok();
+    let kept = d.inspect("vc", "{{range .Mounts}}{{.Name}}{{end}}");
+    d.docker(&["rm", "vc"]).ok();
+    assert!(volume_names(&d).contains(&kept));
+}
+
+#[test]
+fn read_only_mounts_refuse_writes() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let host = d.dir.join("robind");
+    std::fs::create_dir_all(&host).unwrap();
+    let bind = format!("{}:/b:ro", host.display());
+    for args in [
+        vec!["-v", "ro1:/data:ro"],
+        vec!["--mount", "type=volume,src=ro2,dst=/data,readonly"],
+        vec!["-v", bind.as_str()],
+    ] {
+        let dst = if args[1].contains("/b:") {
+            "/b"
+        } else {
+            "/data"
+        };
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args.iter().copied());
+        let script = format!("touch {dst}/x");
+        cmd.extend(["busybox", "sh", "-c", script.as_str()]);
+        let out = d.docker(&cmd);
+        assert_ne!(out.code, 0, "{args:?}: write succeeded");
+        assert!(
+            out.all().contains("Read-only file system"),
+            "{args:?}: {}",
+            out.all()
+        );
+    }
+    assert!(!host.join("x").exists());
+}
+
+#[test]
+fn bind_mounts_work_both_ways() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let host = d.dir.join("share");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in"), "from host\n").unwrap();
+    let spec = format!("{}:/share", host.display());
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &spec,
+            "busybox",
+            "sh",
+            "-c",
+            "cat /share/in && echo from container > /share/out",
+        ])
+        .out();
+    assert_eq!(out, "from host");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "from container\n"
+    );
+    // --mount type=bind, with our CLI.
+    let m = format!("type=bind,source={},target=/m", host.display());
+    assert_eq!(
+        d.berth(&["run", "--rm", "--mount", &m, "busybox", "cat", "/m/out"])
+            .out(),
+        "from container"
+    );
+    // -v makes a missing host directory; --mount refuses it.
+    let missing = d.dir.join("made-by-v");
+    let spec = format!("{}:/x", missing.display());
+    d.docker(&["run", "--rm", "-v", &spec, "busybox", "true"])
+        .ok();
+    assert!(missing.is_dir());
+    let gone = d.dir.join("not-there");
+    let m = format!("type=bind,source={},target=/x", gone.display());
+    let out = d.docker(&["run", "--rm", "--mount", &m, "busybox", "true"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.all().contains(&format!(
+            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+            gone.display()
+        )),
+        "{}",
+        out.all()
+    );
+    let id = d
+        .docker(&["create", "-v", "/host/a:/a", "busybox", "true"])
+        .out();
+    assert_eq!(
+        d.inspect(&id, "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}} {{.Propagation}}{{end}}"),
+        "bind /host/a /a true rprivate"
+    );
+}
+
+#[test]
+fn volumes_from_shares_mounts() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    d.docker(&[
+        "create", "--name", "src", "-v", "vf:/data", "-v", "/anon", "busybox", "true",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /data/s && echo a > /anon/a",
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(volume_dir(&d, "vf").join("s")).unwrap(),
+        "shared\n"
+    );
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "src:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /anon/a; touch /data/t",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(out.all().contains("a\n"), "{}", out.all());
+    assert!(out.all().contains("Read-only file system"), "{}", out.all());
+    // The --rm container above did not take src's anonymous volume with it.
+    let anon = d.inspect(
+        "src",
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+    );
+    assert!(volume_dir(&d, &anon).join("a").is_file());
+}
+
+#[test]
+fn volume_in_use_is_refused_and_prune_takes_unused_ones() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let id = d
+        .docker(&["create", "-v", "used:/d", "-v", "/anon", "busybox", "true"])
+        .out();
+    let out = d.docker(&["volume", "rm", "used"]);
+    out.code(1);
+    assert!(
+        out.all()
+            .contains(&format!("remove used: volume is in use - [{id}]")),
+        "{}",
+        out.all()
+    );
+    d.request("DELETE", "/volumes/used", &[], b"")
+        .assert_error(409, "volume is in use");
+    let out = d.berth(&["volume", "rm", "used"]);
+    out.code(1);
+    assert!(out.all().contains("volume is in use"), "{}", out.all());
+    // Not found: an error, unless forced.
+    d.docker(&["volume", "rm", "nosuch"]).code(1);
+    d.docker(&["volume", "rm", "-f", "nosuch"]).ok();
+
+    d.docker(&["volume", "create", "named-unused"]).ok();
+    let anon = d.inspect(
+        &id,
+        "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+    );
+    d.docker(&["rm", &id]).ok();
+    // Docker 28: prune takes only anonymous volumes unless --all.
+    let out = d.docker(&["volume", "prune", "-f"]).out();
+    assert!(
+        out.contains("Deleted Volumes:") && out.contains(&anon),
+        "{out}"
+    );
+    let names = volume_names(&d);
+    assert!(names.contains(&"named-unused".to_string()) && names.contains(&"used".to_string()));
+    let out = d.berth(&["volume", "prune", "-f", "-a"]).out();
+    assert!(
+        out.contains("named-unused") && out.contains("Total reclaimed space"),
+        "{out}"
+    );
+    assert!(volume_names(&d).is_empty());
+    // system df lists volumes.
+    d.docker(&["volume", "create", "dfvol"]).ok();
+    let df = d.docker(&["system", "df", "-v"]).out();
+    assert!(df.contains("dfvol"), "{df}");
+}
+
+#[test]
+fn tmpfs_mounts_and_tmpfs_volumes() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
+            "busybox",
+            "sh",
+            "-c",
+            "grep ' /t ' /proc/mounts; stat -c %a /t",
+        ])
+        .out();
+    assert!(
+        out.contains("tmpfs /t tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    assert!(out.ends_with("1770"), "{out}");
+    d.docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=1m",
+        "tv",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&["volume", "inspect", "-f", "{{json .Options}}", "tv"])
+            .out(),
+        r#"{"device":"tmpfs","o":"size=1m","type":"tmpfs"}"#
+    );
+    let out = d
+        .berth(&[
+            "run",
+            "--rm",
+            "-v",
+            "tv:/x",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi > /x/f && grep ' /x ' /proc/mounts",
+        ])
+        .out();
+    assert!(
+        out.contains("tmpfs /x tmpfs") && out.contains("size=1024k"),
+        "{out}"
+    );
+    let bad = d.docker(&["volume", "create", "-o", "bogus=1", "bad1"]);
+    bad.code(1);
+    assert!(
+        bad.all().contains("invalid option: \"bogus\""),
+        "{}",
+        bad.all()
+    );
+    d.docker(&["volume", "rm", "tv"]).ok();
+    assert!(!d.data_root.join("volumes/tv").exists());
+}
+
+#[test]
+fn symlink_in_the_image_cannot_aim_a_mount_at_the_host() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let marker = format!("/tmp/bt-escape-{}", random_hex(8));
+    let up = format!("/../../../../..{marker}");
+    import_image(
+        &d,
+        "evil",
+        &["CMD [\"sh\"]"],
+        &[("mnt", up.as_str()), ("data", "/etc")],
+    );
+    let host = d.dir.join("bindsrc");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "bound").unwrap();
+    let bind = format!("{}:/mnt", host.display());
+    // The mount lands on the link's target resolved inside the rootfs.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "evil",
+            "cat",
+            &format!("{marker}/f"),
+        ])
+        .out();
+    assert_eq!(out, "bound");
+    assert!(
+        !Path::new(&marker).exists(),
+        "{marker} was made on the host"
+    );
+    // A volume over `/data -> /etc` hides the container's /etc, not the host's; the
+    // first-mount copy read the image's /etc.
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "esc:/data",
+            "evil",
+            "sh",
+            "-c",
+            "echo owned > /etc/escape-test; cat /etc/passwd | head -1",
+        ])
+        .out();
+    assert!(out.starts_with("root:"), "{out}");
+    assert!(!Path::new("/etc/escape-test").exists());
+    assert!(volume_dir(&d, "esc").join("escape-test").is_file());
+    assert!(volume_dir(&d, "esc").join("passwd").is_file());
+    // And the same through a container's own change: /mnt replaced by a link, then a
+    // restart re-mounts through it.
+    let id = d
+        .docker(&[
+            "create",
+            "-v",
+            "esc2:/mnt/v",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /mnt/v/hello 2>/dev/null; mkdir -p /tmp/in; echo hello > /mnt/v/hello",
+        ])
+        .out();
+    d.docker(&["start", "-a", &id]).ok();
+    let upper = d.data_root.join("containers").join(&id).join("upper");
+    // Replace /mnt in the container's rw layer with a link out of the rootfs.
+    let _ = std::fs::remove_dir_all(upper.join("mnt"));
+    std::os::unix::fs::symlink(&up, upper.join("mnt")).unwrap();
+    let out = d.docker(&["start", "-a", &id]);
+    assert!(
+        !Path::new(&marker).exists(),
+        "{marker} was made on the host: {}",
+        out.all()
+    );
+    d.docker(&["rm", "-f", &id]).ok();
+}
+
+#[test]
+fn volume_export_import_round_trip() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "exp:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /data/sub && echo one > /data/sub/f && ln -s sub/f /data/l",
+    ])
+    .ok();
+    let probe = d.request(
+        "GET",
+        "/containers/nosuchcontainer/archive?path=/",
+        &[],
+        b"",
+    );
+    let tar_path = d.dir.join("exp.tar");
+    let out = d.berth(&["volume", "export", "-o", tar_path.to_str().unwrap(), "exp"]);
+    if out.code != 0 && out.all().contains("no container archive endpoint") {
+        eprintln!(
+            "skipped: the daemon has no container archive endpoint yet ({})",
+            probe.status
+        );
+        return;
+    }
+    assert_eq!(out.code, 0, "{}", out.all());
+    let imp = d.berth(&["volume", "import", "-i", tar_path.to_str().unwrap(), "imp"]);
+    assert_eq!(imp.code, 0, "{}", imp.all());
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "imp:/v",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /v/sub/f; readlink /v/l"
+        ])
+        .out(),
+        "one\nsub/f"
+    );
+    // No helper container is left behind.
+    assert_eq!(d.docker(&["ps", "-aq"]).out(), "");
+}

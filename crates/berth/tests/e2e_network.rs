@@ -657,6 +657,11 @@ fn connect_disconnect_ip_and_container_mode() {
         ])
         .out();
     assert!(out.contains(&format!("inet {mine}/")), "{out}");
+    // `berth inspect` falls back to networks, as docker's does.
+    assert_eq!(
+        d.berth(&["inspect", "-f", "{{.Driver}}", &net]).out(),
+        "bridge"
+    );
     // Our CLI lists and removes networks too.
     assert!(d.berth(&["network", "ls", "-q"]).out().lines().count() >= 4);
     d.docker(&["rm", "-f", "live"]).ok();

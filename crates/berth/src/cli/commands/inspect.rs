@@ -1,4 +1,4 @@
-//! `berth inspect` (container → image fallback on 404) and the typed
+//! `berth inspect` (container → image → network → volume fallback on 404, as docker) and the typed
 //! `container inspect` / `image inspect`: JSON arrays with docker's 4-space indent,
 //! or one `--format` line per object.
 
@@ -31,7 +31,10 @@ pub async fn inspect(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: InspectArgs = parse(args)?;
     arity::<InspectArgs>(&a.names, Arity::Min(1))?;
     let kind = a.kind.clone().unwrap_or_default();
-    if !matches!(kind.as_str(), "" | "container" | "image") {
+    if !matches!(
+        kind.as_str(),
+        "" | "container" | "image" | "network" | "volume"
+    ) {
         return Err(Fail::new(
             format!("\"{kind}\" is not a valid value for --type"),
             1,
@@ -59,6 +62,8 @@ async fn fetch(
             berth_client::seg(name),
             if size { "?size=1" } else { "" }
         ),
+        "network" => format!("/networks/{}", berth_client::seg(name)),
+        "volume" => format!("/volumes/{}", berth_client::seg(name)),
         _ => format!("/images/{}/json", berth_client::seg(name)),
     };
     match ctx.client.get_raw(&path).await {
@@ -76,7 +81,7 @@ async fn run(ctx: &Ctx, a: &InspectArgs, kind: &str) -> CliResult {
         _ => None,
     };
     let kinds: Vec<&str> = if kind.is_empty() {
-        vec!["container", "image"]
+        vec!["container", "image", "network", "volume"]
     } else {
         vec![kind]
     };
@@ -104,6 +109,8 @@ async fn run(ctx: &Ctx, a: &InspectArgs, kind: &str) -> CliResult {
             None => errors.push(match kind {
                 "container" => format!("Error: No such container: {name}"),
                 "image" => format!("Error: No such image: {name}"),
+                "network" => format!("Error: No such network: {name}"),
+                "volume" => format!("Error: No such volume: {name}"),
                 _ => format!("Error: No such object: {name}"),
             }),
         }

@@ -1,0 +1,104 @@
+//! Compatibility: docker-compose (the Python 1.29.2 release from PyPI, unmodified) against a
+//! private daemon: a project network with service-name DNS, a published port, a named
+//! volume, `ps`, `logs`, `down -v`. Skipped (with a notice) when `$BERTH_COMPOSE_V1`
+//! (default /opt/berth-ci/compose-v1/bin/docker-compose) is missing — `.ci/run` installs it
+//! into that virtualenv.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+fn compose_bin() -> Option<PathBuf> {
+    let p = PathBuf::from(
+        std::env::var("BERTH_COMPOSE_V1")
+            .unwrap_or_else(|_| "/opt/berth-ci/compose-v1/bin/docker-compose".into()),
+    );
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipped: {} is missing (see .ci/run)", p.display());
+        None
+    }
+}
+
+#[test]
+fn compose_v1_project_with_network_port_and_volume() {
+    let Some(bin) = compose_bin() else { return };
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = common::TestDaemon::start();
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proj = d.dir.join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        format!(
+            r#"version: "3.8"
+services:
+  web:
+    image: busybox
+    command: sh -c "mkdir -p /w && echo compose-web > /w/index.html && exec httpd -f -p 80 -h /w"
+    ports: ["{port}:80"]
+    volumes: ["data:/data"]
+  client:
+    image: busybox
+    command: sh -c "sleep 1; (echo GET / HTTP/1.0; echo) | nc web 80; echo client-done; sleep 300"
+    depends_on: [web]
+volumes:
+  data: {{}}
+"#
+        ),
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let mut c = Command::new(&bin);
+        c.args(["-p", "bcv1"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", &d.docker_config);
+        common::run_cmd(c, None, Duration::from_secs(90))
+    };
+    compose(&["up", "-d"]).ok();
+    let page = common::wait_for("the web service", Duration::from_secs(15), || {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "2", &format!("http://127.0.0.1:{port}/")])
+            .output()
+            .ok()?;
+        let s = String::from_utf8_lossy(&out.stdout).into_owned();
+        s.contains("compose-web").then_some(s)
+    });
+    assert!(page.contains("compose-web"));
+    let logs = common::wait_for(
+        "the client to reach web by name",
+        Duration::from_secs(15),
+        || {
+            let l = compose(&["logs", "client"]).stdout;
+            l.contains("client-done").then_some(l)
+        },
+    );
+    assert!(logs.contains("compose-web"), "{logs}");
+    let ps = compose(&["ps"]).out();
+    assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
+    assert!(
+        d.docker(&["network", "ls", "-q", "--filter", "name=bcv1_default"])
+            .out()
+            .len()
+            == 12
+    );
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).out(), "bcv1_data");
+    compose(&["down", "-v"]).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).out(), "");
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).out(), "");
+    assert!(d
+        .docker(&["network", "ls", "-q", "--filter", "name=bcv1_default"])
+        .out()
+        .is_empty());
+}

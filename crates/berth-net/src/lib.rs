@@ -3,6 +3,7 @@
 //! sysctls, namespaces) is behind small functions with tested inputs and outputs.
 
 pub mod dns;
+pub mod counters;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;

@@ -201,6 +201,11 @@ fn default_bridge_gives_an_address_a_route_and_hosts_entries() {
     assert!(mac.starts_with("02:42:"), "{mac}");
     // Containers on the default bridge reach each other by address.
     d.docker(&["exec", &b, "ping", "-c1", "-W2", &ip_a]).ok();
+    // docker stats counts the traffic of the container's interfaces.
+    let net_io = d
+        .docker(&["stats", "--no-stream", "--format", "{{.NetIO}}", &b])
+        .out();
+    assert!(!net_io.starts_with("0B"), "stats NetIO: {net_io}");
     let listed = d
         .docker(&["network", "inspect", "bridge", "-f", "{{len .Containers}}"])
         .out();

@@ -57,7 +57,11 @@ fn sample(daemon: &Daemon, c: &Container) -> Value {
             "limit": mem_limit,
             "stats": s.memory_stat
         },
-        "networks": {}
+        "networks": if rec.host_config.network_mode == "host" {
+            Value::Null
+        } else {
+            json!(berth_net::counters::of_pid(rec.state.pid as i32))
+        }
     })
 }
 

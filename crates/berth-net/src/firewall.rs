@@ -140,7 +140,9 @@ fn valid_table(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn valid_ifname(name: &str) -> bool {
+/// Whether an interface name can be a bridge of ours: the kernel's 15-byte limit, and only
+/// characters that need no quoting anywhere (nft scripts, sysctl paths, ip commands).
+pub fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && name

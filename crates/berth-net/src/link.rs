@@ -51,6 +51,9 @@ pub enum LinkError {
     /// A link that must exist does not.
     #[error("no such link: {0}")]
     NoSuchLink(String),
+    /// A link exists under the name but is not a bridge (never reuse, never delete it).
+    #[error("interface {0} exists and is not a bridge")]
+    NotABridge(String),
     /// Joining the target network namespace failed.
     #[error("enter network namespace: {0}")]
     Netns(#[source] io::Error),
@@ -74,6 +77,7 @@ impl LinkError {
             | LinkError::Netns(source)
             | LinkError::Sysctl { source, .. } => source.raw_os_error(),
             LinkError::NoSuchLink(_) => Some(libc::ENODEV),
+            LinkError::NotABridge(_) => Some(libc::EEXIST),
         }
     }
 }
@@ -200,6 +204,25 @@ impl Netlink {
         }
     }
 
+    /// Whether link `name` is a bridge; `None` when there is no such link.
+    pub fn is_bridge(&self, name: &str) -> Result<Option<bool>, LinkError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(msg), NLM_F_ACK) {
+            Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => Some(l.attributes.iter().any(|a| {
+                    matches!(a, LinkAttribute::LinkInfo(infos)
+                        if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
+                })),
+                _ => None,
+            })),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV) | Some(libc::EINVAL)) => {
+                Ok(None)
+            }
+            Err(e) => Err(req_err("look up link", name)(e)),
+        }
+    }
+
     fn require_index(&self, name: &str) -> Result<u32, LinkError> {
         self.link_index(name)?
             .ok_or_else(|| LinkError::NoSuchLink(name.to_string()))
@@ -214,7 +237,11 @@ impl Netlink {
         addr: Ipv4Addr,
         prefix: u8,
     ) -> Result<u32, LinkError> {
-        if self.link_index(name)?.is_none() {
+        let existing = self.is_bridge(name)?;
+        if existing == Some(false) {
+            return Err(LinkError::NotABridge(name.to_string()));
+        }
+        if existing.is_none() {
             let mut msg = LinkMessage::default();
             msg.attributes.push(LinkAttribute::IfName(name.to_string()));
             if let Some(m) = mtu {

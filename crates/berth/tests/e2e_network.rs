@@ -786,7 +786,12 @@ fn daemon_restart_keeps_ports_and_dns_and_cleans_up_on_stop() {
     .unwrap();
     assert!(!rules.contains(&format!("dport {gone_port} ")), "{rules}");
     d.docker(&["rm", "-f", "keep", &other, &gone]).ok();
-    // With nothing running, a clean stop removes this daemon's table and bridges.
+    // With nothing running, a clean stop removes this daemon's table and user bridges.
+    let user_bridge = format!(
+        "br-{}",
+        &d.docker(&["network", "inspect", &net, "-f", "{{.Id}}"])
+            .out()[..12]
+    );
     let table = berth_daemon::networks::table_name(&d.data_root);
     let listed = String::from_utf8(
         Command::new("nft")
@@ -815,7 +820,9 @@ fn daemon_restart_keeps_ports_and_dns_and_cleans_up_on_stop() {
             .stdout,
     )
     .unwrap();
-    assert!(!links.contains(&format!(" {}:", d.bridge)), "{links}");
+    assert!(!links.contains(&format!(" {user_bridge}:")), "{links}");
+    // The default bridge stays, as docker0 does (an admin may have made it for --bridge).
+    assert!(links.contains(&format!(" {}:", d.bridge)), "{links}");
     d.restart_daemon();
 }
 
@@ -1191,6 +1198,22 @@ fn run_flags_for_names_addresses_and_resolvers() {
             .contains("network with name ranged already exists"),
         "{}",
         dup.stderr
+    );
+    // A host interface is never taken over as a bridge (removing the network would
+    // delete it).
+    let taken = d.docker(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.bridge.name=lo",
+        "lonet",
+    ]);
+    assert!(
+        taken
+            .stderr
+            .contains("bridge name lo is already in use on this host"),
+        "{}",
+        taken.stderr
     );
     let rm = d.docker(&["network", "rm", "bridge"]);
     assert!(

@@ -116,7 +116,11 @@ pub async fn create(
     if name.is_empty() {
         return Err(ApiError::invalid("invalid name: name is empty").into());
     }
-    if !crate::ids::valid_name(&name) {
+    let name_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !name_ok {
         return Err(ApiError::invalid(format!(
             "invalid network name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         ))
@@ -184,9 +188,21 @@ pub async fn create(
         .get(OPT_BRIDGE_NAME)
         .cloned()
         .unwrap_or_else(|| format!("br-{}", &id[..12]));
-    if bridge.len() > 15 {
+    if !berth_net::firewall::valid_ifname(&bridge) {
         return Err(ApiError::invalid(format!(
-            "bridge name {bridge} is too long (15 characters at most)"
+            "invalid bridge name {bridge:?}: at most 15 characters of [a-zA-Z0-9_.-]"
+        ))
+        .into());
+    }
+    // A name the host already uses (eth0, another engine's bridge) is never taken over:
+    // removing the network would delete that interface.
+    let taken_on_host = berth_net::link::Netlink::open()
+        .and_then(|nl| nl.link_index(&bridge))
+        .map(|i| i.is_some())
+        .unwrap_or(false);
+    if taken_on_host || daemon.networks.all().iter().any(|n| n.bridge == bridge) {
+        return Err(ApiError::conflict(format!(
+            "bridge name {bridge} is already in use on this host"
         ))
         .into());
     }
@@ -202,6 +218,12 @@ pub async fn create(
         )?
     } else {
         let s = parse_net(&cfg.subnet, "subnet")?;
+        if s.prefix > 30 {
+            return Err(ApiError::invalid(format!(
+                "invalid subnet {s}: a bridge network needs at least a /30"
+            ))
+            .into());
+        }
         if taken.iter().any(|t| t.overlaps(&s)) {
             return Err(forbidden(
                 "invalid pool request: Pool overlaps with other one on this address space",

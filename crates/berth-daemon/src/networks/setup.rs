@@ -260,8 +260,8 @@ pub fn coexist_with_docker(daemon: &Daemon) {
     }
 }
 
-/// On shutdown with nothing running, the daemon's rules and bridges are not needed by
-/// anyone: remove them (the next start recreates them). With containers still running
+/// On shutdown with nothing running, the daemon's rules and user networks' bridges are not
+/// needed by anyone: remove them (the next start recreates them). With containers still running
 /// (they outlive the daemon), everything stays so their traffic keeps flowing.
 pub fn shutdown(daemon: &Daemon) {
     if daemon.containers.all().iter().any(|c| c.is_running()) {
@@ -278,8 +278,16 @@ pub fn shutdown(daemon: &Daemon) {
             .collect();
         berth_net::firewall::withdraw_from_docker(&bridges);
     }
+    // User networks' bridges are always ours (create refuses a name the host uses). The
+    // default bridge may be one the admin made for `--bridge` (dockerd's usage): it stays,
+    // as docker0 does.
     if let Ok(nl) = berth_net::link::Netlink::open() {
-        for n in daemon.networks.all().iter().filter(|n| n.is_bridge()) {
+        for n in daemon
+            .networks
+            .all()
+            .iter()
+            .filter(|n| n.is_bridge() && !n.is_default_bridge())
+        {
             let _ = nl.delete_link(&n.bridge);
         }
     }

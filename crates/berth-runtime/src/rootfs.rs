@@ -117,6 +117,11 @@ fn fd_path(fd: &OwnedFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
+/// Mount option (berth's own, ignored by other runtimes as an `x-` userspace option): open
+/// the bind source with `RESOLVE_NO_SYMLINKS` and mount that descriptor, so a path the
+/// daemon checked cannot be redirected through a symlink swapped in afterwards.
+pub const NOFOLLOW_SOURCE_OPTION: &str = "x-berth.nofollow-source";
+
 /// Mount flags and filesystem data parsed from OCI mount options.
 #[derive(Debug, PartialEq)]
 pub(crate) struct MountOpts {
@@ -158,6 +163,7 @@ pub(crate) fn parse_options(opts: &[String]) -> MountOpts {
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            NOFOLLOW_SOURCE_OPTION => continue,
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
             "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
             | "runbindable" => {
@@ -345,11 +351,37 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
             .source()
             .as_ref()
             .ok_or_else(|| "bind mount without source".to_string())?;
-        let meta = std::fs::metadata(src).map_err(|e| err(src.display(), e))?;
+        let nofollow = m
+            .options()
+            .iter()
+            .flatten()
+            .any(|o| o == NOFOLLOW_SOURCE_OPTION);
+        // Pinned before anything else: with the option, no symlink anywhere in the path.
+        let src_fd = if nofollow {
+            Some(
+                sys::openat2(
+                    libc::AT_FDCWD,
+                    src,
+                    libc::O_PATH | libc::O_CLOEXEC,
+                    0,
+                    RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+                )
+                .map_err(|e| {
+                    err(
+                        src.display(),
+                        format!("{e} (symlinks are not followed here)"),
+                    )
+                })?,
+            )
+        } else {
+            None
+        };
+        let src_path = src_fd.as_ref().map(fd_path).unwrap_or_else(|| src.clone());
+        let meta = std::fs::metadata(&src_path).map_err(|e| err(src.display(), e))?;
         let target = ensure_in_root(rootfd, dest, !meta.is_dir()).map_err(|e| e.to_string())?;
         let tp = fd_path(&target);
         mount(
-            Some(src.as_path()),
+            Some(src_path.as_path()),
             &tp,
             None::<&str>,
             opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),

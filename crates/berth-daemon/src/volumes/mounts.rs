@@ -557,6 +557,12 @@ fn oci_mount(p: &Prepared) -> Result<Mount> {
         if !plan.rw {
             opts.push("ro".into());
         }
+        if !plan.subpath.is_empty() {
+            // The subpath lies in container-writable data: a container could swap one of
+            // its directories for a symlink between our check and the mount. The runtime
+            // opens such a source without following any symlink and mounts that fd.
+            opts.push(berth_runtime::rootfs::NOFOLLOW_SOURCE_OPTION.into());
+        }
         ("bind", p.host.clone(), opts)
     };
     MountBuilder::default()
@@ -665,6 +671,21 @@ mod tests {
             om.options().clone().unwrap(),
             vec!["noexec", "nosuid", "nodev", "size=1024k", "mode=1777"]
         );
+        let sp: ApiMount = serde_json::from_str(
+            r#"{"Type":"volume","Source":"vol","Target":"/s","VolumeOptions":{"Subpath":"a/b"}}"#,
+        )
+        .unwrap();
+        let prep = Prepared {
+            plan: parse_mount(&sp).unwrap(),
+            host: PathBuf::from("/x"),
+            populate: None,
+        };
+        assert!(oci_mount(&prep)
+            .unwrap()
+            .options()
+            .clone()
+            .unwrap()
+            .contains(&berth_runtime::rootfs::NOFOLLOW_SOURCE_OPTION.to_string()));
         let v: ApiMount = serde_json::from_str(
             r#"{"Type":"volume","Target":"/v","ReadOnly":true,"VolumeOptions":{"NoCopy":true}}"#,
         )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `cp` benchmark (issue 5): a ~200 MB directory tree (many small files plus a few big ones)
 # copied into a running container and back out, with our CLI and the docker CLI, against
-# `tar -c | tar -x` on the host as the floor. Prints a markdown table of medians.
+# `tar -c | tar -x` on the host as the floor; and `berth volume export > file` /
+# `berth volume import < file` of the same tree in a volume, against host `tar -cf file` /
+# `tar -xf file` as their floors. Prints a markdown table of medians.
 #
 #   bench/cp.sh               build release, start a private daemon, measure, clean up
 #   RUNS=7 bench/cp.sh
@@ -112,7 +114,31 @@ got=$("$DOCKER" exec "$C" sh -c 'find /b -type f | wc -l')
 [ "$got" -eq "$want" ] || { echo "copy in lost files: $got != $want" >&2; exit 1; }
 cmp "$SRC/big1" "$DIR/out/do$RUNS/big1" || { echo "docker cp out differs" >&2; exit 1; }
 
-ratio() { awk -v a="$1" -v b="$FLOOR" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
+# Volume export/import: the tree in volume `bv` (filled by `berth volume import`), written to
+# a file and read back into fresh volumes, against host tar to and from a file.
+log "volume export/import"
+"$DOCKER" rm -f "$C" >/dev/null
+tar -cf "$DIR/seed.tar" -C "$SRC" .
+"$BERTH" -H "unix://$SOCK" volume import bv <"$DIR/seed.tar"
+VOLS=$DIR/data/volumes
+host_tar_c() { tar -cf "$DIR/out/h$1.tar" -C "$SRC" .; }
+host_tar_x() { mkdir -p "$DIR/out/x$1" && tar -xf "$DIR/seed.tar" -C "$DIR/out/x$1"; }
+vol_export() { "$BERTH" -H "unix://$SOCK" volume export bv >"$DIR/out/v$1.tar"; }
+vol_import() { "$BERTH" -H "unix://$SOCK" volume import "bi$1" <"$DIR/seed.tar"; }
+clean_vi() {
+    for v in $("$DOCKER" volume ls -q | grep '^bi'); do "$DOCKER" volume rm "$v" >/dev/null; done
+    sync
+}
+HTC=$(median clean_out host_tar_c)
+VEXP=$(median clean_out vol_export)
+cmp <(tar -xOf "$DIR/out/v$RUNS.tar" ./big1) "$SRC/big1" || { echo "volume export differs" >&2; exit 1; }
+HTX=$(median clean_out host_tar_x)
+VIMP=$(median clean_vi vol_import)
+cmp "$SRC/big1" "$VOLS/bi$RUNS/_data/big1" || { echo "volume import differs" >&2; exit 1; }
+[ "$(find "$VOLS/bi$RUNS/_data" -type f | wc -l)" -eq "$(find "$SRC" -type f | wc -l)" ] ||
+    { echo "volume import lost files" >&2; exit 1; }
+
+ratio() { awk -v a="$1" -v b="${2:-$FLOOR}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 mbs() { awk -v ms="$1" -v s="$SIZE" 'BEGIN { printf "%.0f", (ms > 0 ? s / 1e6 / (ms / 1000) : 0) }'; }
 echo
 echo "cp of $((SIZE / 1000000)) MB (4 x 40 MB + 4000 x 10 KB), median of $RUNS runs, $(nproc) cores"
@@ -124,3 +150,7 @@ echo "| \`berth cp DIR c:/x\` (in) | $BIN | $(mbs "$BIN") | $(ratio "$BIN") |"
 echo "| \`docker cp DIR c:/x\` (in) | $DIN | $(mbs "$DIN") | $(ratio "$DIN") |"
 echo "| \`berth cp c:/x DIR\` (out) | $BOUT | $(mbs "$BOUT") | $(ratio "$BOUT") |"
 echo "| \`docker cp c:/x DIR\` (out) | $DOUT | $(mbs "$DOUT") | $(ratio "$DOUT") |"
+echo "| host \`tar -cf FILE tree\` (export floor) | $HTC | $(mbs "$HTC") | 1.00x |"
+echo "| \`berth volume export V > FILE\` | $VEXP | $(mbs "$VEXP") | $(ratio "$VEXP" "$HTC") |"
+echo "| host \`tar -xf FILE\` (import floor) | $HTX | $(mbs "$HTX") | 1.00x |"
+echo "| \`berth volume import V < FILE\` | $VIMP | $(mbs "$VIMP") | $(ratio "$VIMP" "$HTX") |"

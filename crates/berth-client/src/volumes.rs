@@ -46,9 +46,13 @@ impl Client {
         Ok(v.unwrap_or_default())
     }
 
-    /// `GET /containers/{id}/archive?path=...`: a tar of a path in the container.
+    /// `GET /containers/{id}/archive?path=...&sparse=1`: a tar of a path in the container,
+    /// files with holes as sparse entries (berth's extension; Docker ignores it).
     pub async fn volume_export_archive(&self, id: &str, path: &str) -> Result<BodyStream> {
-        let q = query(&[("path", Some(path.to_string()))]);
+        let q = query(&[
+            ("path", Some(path.to_string())),
+            ("sparse", Some("1".to_string())),
+        ]);
         self.stream(
             Method::GET,
             &format!("/containers/{}/archive{q}", seg(id)),

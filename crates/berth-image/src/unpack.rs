@@ -89,6 +89,7 @@ pub fn unpack_layer_mapped<R: Read>(
         content_size: 0,
         map: map.cloned(),
         copy: None,
+        buf: Vec::new(),
     };
     let res = u.run(tar);
     if res.is_err() {
@@ -135,8 +136,15 @@ pub fn extract_into<R: Read>(tar: R, dest: OwnedFd, opts: ExtractOptions) -> Res
         content_size: 0,
         map: opts.map.clone(),
         copy: Some(opts),
+        buf: Vec::new(),
     };
-    Ok(u.run(tar)?.content_size)
+    // Headers are read 512 bytes at a time: buffer them.
+    let mut tar = io::BufReader::with_capacity(256 * 1024, tar);
+    u.entries(&mut tar)?;
+    u.finish_dirs();
+    // Read to the end (record padding after the end blocks), as a layer unpack does.
+    io::copy(&mut tar, &mut io::sink()).map_err(|e| Error::stream("read layer tar", e))?;
+    Ok(u.content_size)
 }
 
 struct Unpacker {
@@ -148,6 +156,8 @@ struct Unpacker {
     map: Option<IdMap>,
     /// Set for `docker cp` extraction.
     copy: Option<ExtractOptions>,
+    /// File content passes through here, in large writes.
+    buf: Vec<u8>,
 }
 
 /// Metadata of one entry, merged from the header and PAX records.
@@ -203,21 +213,7 @@ const BENEATH: ResolveFlags = ResolveFlags::BENEATH
 impl Unpacker {
     fn run<R: Read>(&mut self, tar: R) -> Result<UnpackStats> {
         let mut hashing = HashingReader::new(tar);
-        {
-            let mut archive = tar::Archive::new(&mut hashing);
-            let entries = archive
-                .entries()
-                .map_err(|e| Error::stream("read layer tar", e))?;
-            for entry in entries {
-                let mut entry = entry.map_err(|e| Error::stream("read layer tar", e))?;
-                let name = entry.path_bytes().into_owned();
-                let name = match &self.copy {
-                    Some(c) if c.rebase.is_some() => rebase_name(&name, &c.rebase),
-                    _ => name,
-                };
-                self.apply(&name, &mut entry)?;
-            }
-        }
+        self.entries(&mut hashing)?;
         self.finish_dirs();
         let (diff_id, tar_size) = hashing
             .drain_and_finish()
@@ -227,6 +223,24 @@ impl Unpacker {
             tar_size,
             content_size: self.content_size,
         })
+    }
+
+    /// Applies every entry of `tar` (no digest: `extract_into` needs none).
+    fn entries<R: Read>(&mut self, tar: R) -> Result<()> {
+        let mut archive = tar::Archive::new(tar);
+        let entries = archive
+            .entries()
+            .map_err(|e| Error::stream("read layer tar", e))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| Error::stream("read layer tar", e))?;
+            let name = entry.path_bytes().into_owned();
+            let name = match &self.copy {
+                Some(c) if c.rebase.is_some() => rebase_name(&name, &c.rebase),
+                _ => name,
+            };
+            self.apply(&name, &mut entry)?;
+        }
+        Ok(())
     }
 
     fn meta<R: Read>(name: &[u8], entry: &mut tar::Entry<'_, R>) -> Result<Meta> {
@@ -404,7 +418,12 @@ impl Unpacker {
                 )
                 .map_err(|e| entry_err(raw, e))?;
                 let mut file = File::from(fd);
-                let n = io::copy(entry, &mut file).map_err(|e| entry_err(raw, e))?;
+                let n = if kind == T::GNUSparse {
+                    copy_sparse(entry, &file)
+                } else {
+                    copy_big(entry, &mut file, &mut self.buf)
+                }
+                .map_err(|e| entry_err(raw, e))?;
                 self.content_size += n;
                 let fd = OwnedFd::from(file);
                 self.set_fd_meta(raw, &fd, &meta, true)?;
@@ -636,6 +655,86 @@ fn clear_dir(dir: &OwnedFd) {
     if let Err(e) = clear_dir_fd(dir) {
         tracing::warn!(error = %e, "could not clean up partially unpacked layer");
     }
+}
+
+/// `io::copy` in writes of up to 256 KiB (its own are 8 KiB).
+fn copy_big(r: &mut impl Read, w: &mut File, buf: &mut Vec<u8>) -> io::Result<u64> {
+    use std::io::Write;
+    if buf.is_empty() {
+        buf.resize(256 * 1024, 0);
+    }
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        w.write_all(&buf[..filled])?;
+        total += filled as u64;
+        if filled < buf.len() {
+            return Ok(total);
+        }
+    }
+}
+
+/// Block size holes are recreated at.
+const HOLE_BLOCK: usize = 4096;
+
+fn is_zero(b: &[u8]) -> bool {
+    let (chunks, rest) = b.split_at(b.len() / 16 * 16);
+    chunks
+        .chunks_exact(16)
+        .all(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])) == 0)
+        && rest.iter().all(|&x| x == 0)
+}
+
+/// Writes a sparse entry's content (holes read back as zeros) to `f`, seeking over every
+/// all-zero 4 KiB block instead of writing it, and sets the length at the end: the holes
+/// come back as holes.
+fn copy_sparse(r: &mut impl Read, f: &File) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * HOLE_BLOCK];
+    let mut pos = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut i = 0;
+        while i < filled {
+            let end = (i + HOLE_BLOCK).min(filled);
+            if is_zero(&buf[i..end]) {
+                i = end;
+                continue;
+            }
+            let start = i;
+            i = end;
+            while i < filled {
+                let e = (i + HOLE_BLOCK).min(filled);
+                if is_zero(&buf[i..e]) {
+                    break;
+                }
+                i = e;
+            }
+            f.write_all_at(&buf[start..i], pos + start as u64)?;
+        }
+        pos += filled as u64;
+        if filled < buf.len() {
+            break;
+        }
+    }
+    f.set_len(pos)?;
+    Ok(pos)
 }
 
 fn parse_pax_time(v: &[u8]) -> Option<Timespec> {

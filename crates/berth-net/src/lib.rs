@@ -2,8 +2,8 @@
 //! API or the daemon's state. Everything that touches the kernel (netlink, nftables,
 //! sysctls, namespaces) is behind small functions with tested inputs and outputs.
 
-pub mod dns;
 pub mod counters;
+pub mod dns;
 pub mod firewall;
 pub mod hosts;
 pub mod ipam;

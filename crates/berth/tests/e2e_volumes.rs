@@ -582,12 +582,70 @@ fn symlink_in_the_image_cannot_aim_a_mount_at_the_host() {
     d.docker(&["rm", "-f", &id]).ok();
 }
 
+/// What a round trip must keep of every entry below `root` (the root itself excluded):
+/// type, owner, mode, mtime, xattrs, and content (sha256) or link target.
+fn tree_facts(root: &Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, String>) {
+        let mut ents: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        ents.sort();
+        for p in ents {
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let ft = m.file_type();
+            let what = if ft.is_symlink() {
+                format!("-> {}", std::fs::read_link(&p).unwrap().display())
+            } else if ft.is_file() {
+                format!("{:x}", sha2::Sha256::digest(std::fs::read(&p).unwrap()))
+            } else {
+                String::new()
+            };
+            let mut xattrs = Vec::new();
+            let mut names = vec![0u8; 4096];
+            let n = rustix::fs::llistxattr(&p, &mut names[..]).unwrap_or(0);
+            for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+                let name = String::from_utf8_lossy(name).into_owned();
+                let mut v = vec![0u8; 4096];
+                let vn = rustix::fs::lgetxattr(&p, name.as_str(), &mut v[..]).unwrap();
+                xattrs.push(format!("{name}={:?}", String::from_utf8_lossy(&v[..vn])));
+            }
+            xattrs.sort();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(
+                rel,
+                format!(
+                    "{:o} {}:{} mtime={} {what} [{}]",
+                    m.mode(),
+                    m.uid(),
+                    m.gid(),
+                    m.mtime(),
+                    xattrs.join(",")
+                ),
+            );
+            if ft.is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// `berth volume export NAME > x.tar` and `berth volume import NAME2 < x.tar` keep owners,
+/// modes (set-id, sticky), mtimes, xattrs, hard links, symlinks, empty dirs, fifos and
+/// holes; host GNU tar extracts the same archive to the same tree.
 #[test]
 fn volume_export_import_round_trip() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !common::can_run_daemon() {
         return;
     }
     let d = TestDaemon::start();
+    // Something the container wrote, then more from the host side of the volume.
     d.docker(&[
         "run",
         "--rm",
@@ -599,6 +657,65 @@ fn volume_export_import_round_trip() {
         "mkdir -p /data/sub && echo one > /data/sub/f && ln -s sub/f /data/l",
     ])
     .ok();
+    let src = volume_dir(&d, "exp");
+    let own = |p: &Path, uid: u32, gid: u32, mode: u32| {
+        std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+        if mode != 0 {
+            std::fs::set_permissions(p, PermissionsExt::from_mode(mode)).unwrap();
+        }
+    };
+    std::fs::write(src.join("u1000"), b"private").unwrap();
+    own(&src.join("u1000"), 1000, 1000, 0o600);
+    std::fs::write(src.join("suid"), b"#!/bin/sh\n").unwrap();
+    own(&src.join("suid"), 0, 0, 0o4755);
+    std::fs::create_dir(src.join("tmp")).unwrap();
+    own(&src.join("tmp"), 65534, 65534, 0o1777);
+    std::fs::write(src.join("tmp/nobody"), b"n").unwrap();
+    own(&src.join("tmp/nobody"), 65534, 65534, 0o640);
+    std::fs::create_dir_all(src.join("sub/empty")).unwrap();
+    std::fs::write(src.join("h1"), b"linked").unwrap();
+    own(&src.join("h1"), 1000, 100, 0o644);
+    std::fs::hard_link(src.join("h1"), src.join("sub/h2")).unwrap();
+    std::os::unix::fs::symlink("../h1", src.join("sub/ln")).unwrap();
+    own(&src.join("sub/ln"), 1000, 1000, 0);
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(src.join("sub/fifo"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let xf = rustix::fs::XattrFlags::empty();
+    rustix::fs::setxattr(src.join("u1000"), "user.berth.test", b"a\0b\xff", xf).unwrap();
+    rustix::fs::setxattr(src.join("tmp"), "user.dir", b"d", xf).unwrap();
+    // 64 MiB, three data blocks, a trailing hole.
+    let sparse = std::fs::File::create(src.join("sparse")).unwrap();
+    sparse.set_len(64 << 20).unwrap();
+    for (off, byte) in [(0u64, 1u8), (8 << 20, 2), ((33 << 20) + 4096, 3)] {
+        std::os::unix::fs::FileExt::write_all_at(&sparse, &[byte; 4096], off).unwrap();
+    }
+    drop(sparse);
+    // Distinct, old mtimes everywhere (children before their directories).
+    let mut all: Vec<_> = tree_facts(&src).into_keys().collect();
+    all.sort_by_key(|k| std::cmp::Reverse(k.matches('/').count()));
+    for (i, rel) in all.iter().enumerate() {
+        let t = rustix::fs::Timespec {
+            tv_sec: 1_600_000_000 + i as i64 * 1000,
+            tv_nsec: 0,
+        };
+        let ts = rustix::fs::Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            src.join(rel),
+            &ts,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+    }
+    let want = tree_facts(&src);
+    assert!(want.contains_key("sub/empty") && want.contains_key("l"));
+    assert_eq!(want.contains_key("sub/fifo"), fifo);
+
     let probe = d.request(
         "GET",
         "/containers/nosuchcontainer/archive?path=/",
@@ -606,17 +723,52 @@ fn volume_export_import_round_trip() {
         b"",
     );
     let tar_path = d.dir.join("exp.tar");
-    let out = d.berth(&["volume", "export", "-o", tar_path.to_str().unwrap(), "exp"]);
-    if out.code != 0 && out.all().contains("no container archive endpoint") {
+    let out = {
+        let mut c = d.berth_cmd(&["volume", "export", "exp"]);
+        c.stdout(std::fs::File::create(&tar_path).unwrap());
+        c.output().unwrap()
+    };
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() && err.contains("no container archive endpoint") {
         eprintln!(
             "skipped: the daemon has no container archive endpoint yet ({})",
             probe.status
         );
         return;
     }
-    assert_eq!(out.code, 0, "{}", out.all());
-    let imp = d.berth(&["volume", "import", "-i", tar_path.to_str().unwrap(), "imp"]);
-    assert_eq!(imp.code, 0, "{}", imp.all());
+    assert!(out.status.success(), "{err}");
+    // The holes are not in the archive.
+    let tar_len = std::fs::metadata(&tar_path).unwrap().len();
+    assert!(tar_len < 4 << 20, "archive of {tar_len} bytes");
+    let imp = {
+        let mut c = d.berth_cmd(&["volume", "import", "imp"]);
+        c.stdin(std::fs::File::open(&tar_path).unwrap());
+        c.output().unwrap()
+    };
+    assert!(
+        imp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imp.stderr)
+    );
+    let check = |dir: &Path, what: &str| {
+        let got = tree_facts(dir);
+        for (k, v) in &want {
+            assert_eq!(got.get(k), Some(v), "{what}: {k}");
+        }
+        assert_eq!(got.len(), want.len(), "{what}: {got:#?}");
+        let h1 = std::fs::metadata(dir.join("h1")).unwrap();
+        let h2 = std::fs::metadata(dir.join("sub/h2")).unwrap();
+        assert_eq!((h1.ino(), h1.nlink()), (h2.ino(), 2), "{what}: hard link");
+        let sp = std::fs::metadata(dir.join("sparse")).unwrap();
+        assert_eq!(sp.len(), 64 << 20);
+        assert!(
+            sp.blocks() * 512 <= 1 << 20,
+            "{what}: sparse file takes {} blocks",
+            sp.blocks()
+        );
+    };
+    check(&volume_dir(&d, "imp"), "berth volume import");
+    // The container sees it too.
     assert_eq!(
         d.docker(&[
             "run",
@@ -626,11 +778,84 @@ fn volume_export_import_round_trip() {
             "busybox",
             "sh",
             "-c",
-            "cat /v/sub/f; readlink /v/l"
+            "cat /v/sub/f; readlink /v/l; stat -c '%a %u:%g' /v/suid /v/tmp"
         ])
         .out(),
-        "one\nsub/f"
+        "one\nsub/f\n4755 0:0\n1777 65534:65534"
     );
+    // The archive is standard: host GNU tar lists it and extracts the same tree.
+    let list = std::process::Command::new("tar")
+        .arg("-tvf")
+        .arg(&tar_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.status.success() && list.stderr.is_empty(),
+        "{text}{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
+    assert!(text.contains("./sub/h2 link to ./h1"), "{text}");
+    let gnu = d.dir.join("gnu");
+    std::fs::create_dir(&gnu).unwrap();
+    let x = std::process::Command::new("tar")
+        .args(["--xattrs", "--xattrs-include=*", "--numeric-owner", "-xpSf"])
+        .arg(&tar_path)
+        .arg("-C")
+        .arg(&gnu)
+        .output()
+        .unwrap();
+    assert!(
+        x.status.success() && x.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&x.stderr)
+    );
+    check(&gnu, "GNU tar -x");
     // No helper container is left behind.
     assert_eq!(d.docker(&["ps", "-aq"]).out(), "");
+}
+
+/// `volume-subpath` mounts one directory of a volume; the source is opened without
+/// following symlinks (a container could swap one in), and a subpath that leads out of the
+/// volume through a link is refused.
+#[test]
+fn volume_subpath_mounts_one_directory_and_never_follows_links_out() {
+    if !common::can_run() {
+        return;
+    }
+    let d = TestDaemon::start();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "sp:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /v/sub && echo in-sub > /v/sub/f && ln -s /etc /v/out",
+    ])
+    .ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=sp,dst=/x,volume-subpath=sub",
+            "busybox",
+            "cat",
+            "/x/f",
+        ])
+        .out();
+    assert_eq!(out, "in-sub");
+    let bad = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=sp,dst=/x,volume-subpath=out",
+        "busybox",
+        "ls",
+        "/x",
+    ]);
+    assert_ne!(bad.code, 0, "{}", bad.all());
+    assert!(!bad.stdout.contains("passwd"), "{}", bad.all());
 }

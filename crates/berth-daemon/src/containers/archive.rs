@@ -194,6 +194,10 @@ fn tar_stream(
 /// `GET /containers/{id}/archive?path=`
 pub async fn get(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &str, req: &Req) -> HandlerResult {
     let p = path_param(req)?;
+    // berth's own extension (`berth volume export`): files with holes as sparse entries.
+    let opts = copy::TarOptions {
+        sparse: req.qbool("sparse"),
+    };
     let (d, c2, name) = (daemon.clone(), c.clone(), name.to_string());
     let (root, rel, st) = blocking(move || {
         let (root, rel) = read_view(&d, &c2, &p)?;
@@ -204,7 +208,7 @@ pub async fn get(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &str, req: &Req
         Ok((root, rel, st))
     })
     .await?;
-    let rx = tar_stream(move |w| copy::write_tar(root.as_fd(), &rel, w));
+    let rx = tar_stream(move |w| copy::write_tar_with(root.as_fd(), &rel, opts, w));
     let mut resp = http::streaming("application/x-tar", rx);
     resp.headers_mut().insert(STAT_HEADER, stat_header(&st)?);
     Ok(resp)

@@ -76,20 +76,6 @@ tar -cf - -C "$DIR" tree >/dev/null # warm the page cache
 
 C=$("$DOCKER" run -d --network none busybox sleep 100000)
 
-# Times "$@" RUNS times; prints the median in ms. `prep N` runs before each (untimed).
-median() {
-    local prep=$1; shift
-    local ts=()
-    for n in $(seq "$RUNS"); do
-        $prep "$n"
-        local a b
-        a=$(date +%s%N)
-        "$@" "$n" >/dev/null 2>&1
-        b=$(date +%s%N)
-        ts+=($(((b - a) / 1000000)))
-    done
-    printf '%s\n' "${ts[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
-}
 host_floor() { mkdir -p "$DIR/out/h$1" && tar -cf - -C "$DIR" tree | tar -xf - -C "$DIR/out/h$1"; }
 berth_in() { "$BERTH" -H "unix://$SOCK" cp "$SRC" "$C:/b"; }
 docker_in() { "$DOCKER" cp "$SRC" "$C:/d"; }
@@ -99,15 +85,36 @@ clean_out() { rm -rf "$DIR/out"/*; sync; }
 clean_b() { "$DOCKER" exec "$C" rm -rf /b; sync; }
 clean_d() { "$DOCKER" exec "$C" rm -rf /d; sync; }
 
-log "measuring ($RUNS runs per row, $((SIZE / 1000000)) MB)"
-FLOOR=$(median clean_out host_floor)
-BIN=$(median clean_b berth_in)
-DIN=$(median clean_d docker_in)
-BOUT=$(median clean_out berth_out)
+log "measuring ($RUNS rounds, $((SIZE / 1000000)) MB)"
+# Interleaved rounds: every row runs once per round, so the page cache and the disk's
+# writeback state (which moves a 200 MB write between 0.2 and 1.5 s here) are the same for
+# the floor and for each copy. Medians per row.
+declare -A T
+timed() { # row prep cmd n
+    local row=$1 prep=$2 cmd=$3 n=$4 a b
+    $prep "$n"
+    a=$(date +%s%N)
+    $cmd "$n" >/dev/null 2>&1
+    b=$(date +%s%N)
+    T[$row]+="$(((b - a) / 1000000)) "
+}
+med() { printf '%s\n' ${T[$1]} | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+for n in $(seq "$RUNS"); do
+    timed floor clean_out host_floor "$n"
+    timed bin clean_b berth_in "$n"
+    timed din clean_d docker_in "$n"
+    timed bout clean_out berth_out "$n"
+    [ "$n" -eq "$RUNS" ] || timed dout clean_out docker_out "$n"
+done
 cmp "$SRC/big1" "$DIR/out/bo$RUNS/big1" || { echo "berth cp out differs" >&2; exit 1; }
 [ "$(find "$DIR/out/bo$RUNS" -type f | wc -l)" -eq "$(find "$SRC" -type f | wc -l)" ] ||
     { echo "berth cp out lost files" >&2; exit 1; }
-DOUT=$(median clean_out docker_out)
+timed dout clean_out docker_out "$RUNS"
+FLOOR=$(med floor)
+BIN=$(med bin)
+DIN=$(med din)
+BOUT=$(med bout)
+DOUT=$(med dout)
 # Both directions must have moved every byte.
 want=$(find "$SRC" -type f | wc -l)
 got=$("$DOCKER" exec "$C" sh -c 'find /b -type f | wc -l')
@@ -123,20 +130,26 @@ tar -cf "$DIR/seed.tar" -C "$SRC" .
 VOLS=$DIR/data/volumes
 host_tar_c() { tar -cf "$DIR/out/h$1.tar" -C "$SRC" .; }
 host_tar_x() { mkdir -p "$DIR/out/x$1" && tar -xf "$DIR/seed.tar" -C "$DIR/out/x$1"; }
-vol_export() { "$BERTH" -H "unix://$SOCK" volume export bv >"$DIR/out/v$1.tar"; }
+vol_export() { "$BERTH" -H "unix://$SOCK" volume export bv >"$DIR/v.tar"; }
 vol_import() { "$BERTH" -H "unix://$SOCK" volume import "bi$1" <"$DIR/seed.tar"; }
 clean_vi() {
     for v in $("$DOCKER" volume ls -q | grep '^bi'); do "$DOCKER" volume rm "$v" >/dev/null; done
     sync
 }
-HTC=$(median clean_out host_tar_c)
-VEXP=$(median clean_out vol_export)
-cmp <(tar -xOf "$DIR/out/v$RUNS.tar" ./big1) "$SRC/big1" || { echo "volume export differs" >&2; exit 1; }
-HTX=$(median clean_out host_tar_x)
-VIMP=$(median clean_vi vol_import)
+for n in $(seq "$RUNS"); do
+    timed htc clean_out host_tar_c "$n"
+    timed vexp clean_out vol_export "$n"
+    timed htx clean_out host_tar_x "$n"
+    timed vimp clean_vi vol_import "$n"
+done
+cmp <(tar -xOf "$DIR/v.tar" ./big1) "$SRC/big1" || { echo "volume export differs" >&2; exit 1; }
 cmp "$SRC/big1" "$VOLS/bi$RUNS/_data/big1" || { echo "volume import differs" >&2; exit 1; }
 [ "$(find "$VOLS/bi$RUNS/_data" -type f | wc -l)" -eq "$(find "$SRC" -type f | wc -l)" ] ||
     { echo "volume import lost files" >&2; exit 1; }
+HTC=$(med htc)
+VEXP=$(med vexp)
+HTX=$(med htx)
+VIMP=$(med vimp)
 
 ratio() { awk -v a="$1" -v b="${2:-$FLOOR}" 'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }'; }
 mbs() { awk -v ms="$1" -v s="$SIZE" 'BEGIN { printf "%.0f", (ms > 0 ? s / 1e6 / (ms / 1000) : 0) }'; }

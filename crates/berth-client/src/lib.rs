@@ -427,7 +427,7 @@ async fn decode<T: DeserializeOwned>(resp: Response<hyper::body::Incoming>) -> R
 pub fn body_from_reader<R: AsyncRead + Send + Unpin + 'static>(r: R) -> Body {
     use tokio::io::AsyncReadExt;
     let s = futures_util::stream::unfold(r, |mut r| async move {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; 256 * 1024];
         match r.read(&mut buf).await {
             Ok(0) => None,
             Ok(n) => {

@@ -1223,3 +1223,22 @@ fn run_flags_for_names_addresses_and_resolvers() {
         rm.stderr
     );
 }
+
+/// `--bridge none` (dockerd's way to disable the default network): no `bridge` network, and
+/// containers without `--network` get only loopback.
+#[test]
+fn bridge_none_disables_the_default_network() {
+    if !common::can_run() {
+        return;
+    }
+    let d = TestDaemon::start_with(common::DaemonOptions {
+        args: vec!["--bridge".into(), "none".into()],
+        ..Default::default()
+    });
+    let nets = d.docker(&["network", "ls", "--format", "{{.Name}}"]).out();
+    assert!(!nets.lines().any(|l| l == "bridge"), "{nets}");
+    let links = d
+        .docker(&["run", "--rm", "busybox", "ls", "/sys/class/net"])
+        .out();
+    assert_eq!(links, "lo");
+}

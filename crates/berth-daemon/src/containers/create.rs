@@ -260,7 +260,12 @@ pub async fn create(
         return Err(ApiError::invalid("no command specified").into());
     }
     if host_config.network_mode.is_empty() || host_config.network_mode == "default" {
-        host_config.network_mode = "bridge".into();
+        // `--bridge none` disables the default network: such containers get none.
+        host_config.network_mode = if daemon.networks.default_bridge().is_some() {
+            "bridge".into()
+        } else {
+            "none".into()
+        };
     }
     let networking: Option<berth_api::network::NetworkingConfig> = match &req.networking_config {
         Some(v) if !v.is_null() => Some(

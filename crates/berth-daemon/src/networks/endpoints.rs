@@ -38,7 +38,15 @@ pub fn plan_create(
     {
         asked.insert(k.clone(), v.clone().unwrap_or_default());
     }
-    // The CLI keys the endpoint of `--network` by the mode as given ("default" too).
+    // The CLI keys the endpoint of `--network` by the mode as given ("default" too); an
+    // empty "default" endpoint of a mode that has no network means nothing.
+    if mode_network(mode).is_none() {
+        if let Some(ep) = asked.get("default") {
+            if *ep == EndpointSettings::default() {
+                asked.remove("default");
+            }
+        }
+    }
     if let Some(primary) = mode_network(mode) {
         for alias in ["default", mode] {
             if alias != primary {

@@ -124,24 +124,31 @@ impl Req {
 
     /// Takes the body as a blocking reader, for use inside `spawn_blocking`.
     pub fn body_reader(&mut self) -> impl std::io::Read + Send + 'static {
-        use futures_util::TryStreamExt;
-        let body = self.body.take();
-        let stream = futures_util::stream::unfold(body, |body| async move {
-            let mut body = body?;
-            loop {
-                match body.frame().await {
-                    None => return None,
-                    Some(Err(e)) => return Some((Err(std::io::Error::other(e)), None)),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Some((Ok(data), Some(body)));
-                        }
+        // A task pumps the body's frames into a small queue; the blocking reader takes
+        // whole frames from it. (A `SyncIoBridge` entered the runtime once per read; this
+        // costs one queue hand-off per frame and keeps up with a local disk.)
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(32);
+        if let Some(mut body) = self.body.take() {
+            tokio::spawn(async move {
+                while let Some(frame) = body.frame().await {
+                    let item = match frame {
+                        Ok(f) => match f.into_data() {
+                            Ok(d) if !d.is_empty() => Ok(d),
+                            _ => continue,
+                        },
+                        Err(e) => Err(std::io::Error::other(e)),
+                    };
+                    let stop = item.is_err();
+                    if tx.send(item).await.is_err() || stop {
+                        return;
                     }
                 }
-            }
-        })
-        .map_ok(|b: Bytes| b);
-        tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(Box::pin(stream)))
+            });
+        }
+        FrameReader {
+            rx,
+            cur: Bytes::new(),
+        }
     }
 
     /// Whether the client asked to hijack the connection (`Upgrade: tcp`).
@@ -245,4 +252,26 @@ pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Body {
 /// A streamed response: the head is sent at once, the body as `rx` yields.
 pub fn streaming(content_type: &'static str, rx: tokio::sync::mpsc::Receiver<Bytes>) -> Resp {
     response(StatusCode::OK, Some(content_type), channel_body(rx))
+}
+
+/// Blocking reader over body frames queued by a task (see `Req::body_reader`).
+struct FrameReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    cur: Bytes,
+}
+
+impl std::io::Read for FrameReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.cur = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        bytes::Buf::advance(&mut self.cur, n);
+        Ok(n)
+    }
 }

@@ -115,13 +115,29 @@ async fn run(ctx: &Ctx, a: &InspectArgs, kind: &str) -> CliResult {
             }),
         }
     }
+    print_inspected(&raws, tmpl.as_ref())?;
+    if errors.is_empty() {
+        Ok(0)
+    } else {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        Ok(1)
+    }
+}
+
+/// Prints inspected objects as docker does: one `--format` line each, or one JSON array
+/// with docker's 4-space indent.
+pub(super) fn print_inspected(
+    raws: &[berth_client::Bytes],
+    tmpl: Option<&Template>,
+) -> Result<(), Fail> {
     match tmpl {
         Some(t) => {
-            for r in &raws {
+            for r in raws {
                 let v: serde_json::Value =
                     serde_json::from_slice(r).map_err(|e| Fail::new(e.to_string(), 1))?;
-                let out = t.execute(&v, false).map_err(|e| Fail::new(e, 1))?;
-                println!("{out}");
+                println!("{}", t.execute(&v, false).map_err(|e| Fail::new(e, 1))?);
             }
         }
         None => {
@@ -132,12 +148,5 @@ async fn run(ctx: &Ctx, a: &InspectArgs, kind: &str) -> CliResult {
             println!("{}", indent_json(&format!("[{}]", parts.join(","))));
         }
     }
-    if errors.is_empty() {
-        Ok(0)
-    } else {
-        for e in &errors {
-            eprintln!("{e}");
-        }
-        Ok(1)
-    }
+    Ok(())
 }

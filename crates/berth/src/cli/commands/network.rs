@@ -1,7 +1,7 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`, as docker's
 //! `cli/command/network` commands: same flags, request bodies, output and exit codes.
 
-use super::super::format::{indent_json, print_rows, template, template::Template};
+use super::super::format::{print_rows, template, template::Template};
 use super::super::{client_error_text, CliResult, Ctx, Fail};
 use super::lifecycle::confirm;
 use super::port::natural_cmp;
@@ -441,23 +441,7 @@ pub async fn inspect(ctx: &Ctx, args: &[String]) -> CliResult {
             Err(e) => errors.push(client_error_text(&e)),
         }
     }
-    match tmpl {
-        Some(t) => {
-            for r in &raws {
-                let v: Value =
-                    serde_json::from_slice(r).map_err(|e| Fail::new(e.to_string(), 1))?;
-                let out = t.execute(&v, false).map_err(|e| Fail::new(e, 1))?;
-                println!("{out}");
-            }
-        }
-        None => {
-            let parts: Vec<String> = raws
-                .iter()
-                .map(|r| String::from_utf8_lossy(r).trim().to_string())
-                .collect();
-            println!("{}", indent_json(&format!("[{}]", parts.join(","))));
-        }
-    }
+    super::inspect::print_inspected(&raws, tmpl.as_ref())?;
     if errors.is_empty() {
         Ok(0)
     } else {

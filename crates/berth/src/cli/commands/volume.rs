@@ -3,7 +3,7 @@
 //! `volume import`, built from Engine API calls only: a never-started helper container
 //! with the volume at /v, and the container archive endpoints.
 
-use super::super::format::{indent_json, print_rows, template, template::Template};
+use super::super::format::{print_rows, template, template::Template};
 use super::super::{client_error_text, format::human, CliResult, Ctx, Fail};
 use super::lifecycle::confirm;
 use super::port::natural_cmp;
@@ -197,22 +197,7 @@ pub async fn inspect(ctx: &Ctx, args: &[String]) -> CliResult {
             Err(e) => errors.push(client_error_text(&e)),
         }
     }
-    match tmpl {
-        Some(t) => {
-            for r in &raws {
-                let v: Value =
-                    serde_json::from_slice(r).map_err(|e| Fail::new(e.to_string(), 1))?;
-                println!("{}", t.execute(&v, false).map_err(|e| Fail::new(e, 1))?);
-            }
-        }
-        None => {
-            let parts: Vec<String> = raws
-                .iter()
-                .map(|r| String::from_utf8_lossy(r).trim().to_string())
-                .collect();
-            println!("{}", indent_json(&format!("[{}]", parts.join(","))));
-        }
-    }
+    super::inspect::print_inspected(&raws, tmpl.as_ref())?;
     if errors.is_empty() {
         Ok(0)
     } else {

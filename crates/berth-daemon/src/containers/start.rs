@@ -34,7 +34,7 @@ pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
 /// Starts a container; the caller holds `op_lock`.
 pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
     // Addresses and published ports first: /etc/hosts names the container's addresses.
-    let net_prep = match crate::networks::endpoints::prepare(daemon, c) {
+    let mut net_prep = match crate::networks::endpoints::prepare(daemon, c) {
         Ok(p) => p,
         Err(e) => {
             c.rec().state.error = e.to_string();
@@ -54,6 +54,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             return Err(e.into());
         }
     };
+    net_prep.dns_upstreams = etc.dns_upstreams.clone();
     // `--network container:<id>`: the other container's network namespace.
     let join_netns = match rec.host_config.network_mode.strip_prefix("container:") {
         Some(target) => {

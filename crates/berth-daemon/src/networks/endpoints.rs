@@ -266,6 +266,8 @@ fn release_endpoint(daemon: &Daemon, ep: &mut EndpointSettings) {
 #[derive(Default)]
 pub struct Prepared {
     pub published: Option<ports::Published>,
+    /// Where the embedded DNS forwards (from the resolv.conf the start wrote).
+    pub dns_upstreams: Vec<std::net::SocketAddr>,
 }
 
 /// Step one of a start: addresses for every endpoint and the published ports reserved.
@@ -363,7 +365,10 @@ pub fn prepare(daemon: &Daemon, c: &Container) -> Result<Prepared> {
             .map(|p| p.ports.clone())
             .unwrap_or_default();
     }
-    Ok(Prepared { published })
+    Ok(Prepared {
+        published,
+        dns_upstreams: Vec::new(),
+    })
 }
 
 /// Step two, once the container's init exists (created, not started): veth pairs made
@@ -457,33 +462,30 @@ pub async fn plumb(
         }
     }
     if needs_dns {
-        start_dns(daemon, &c.id, ns)?;
+        start_dns(daemon, &c.id, ns, prep.dns_upstreams)?;
     }
     Ok(())
 }
 
-/// Serves 127.0.0.11 inside the container's network namespace.
-pub fn start_dns(daemon: &Arc<Daemon>, id: &str, ns: std::os::fd::OwnedFd) -> Result<()> {
+/// Serves 127.0.0.11 inside the container's network namespace, forwarding to `external`
+/// (the servers its resolv.conf was written from; the host's when empty).
+pub fn start_dns(
+    daemon: &Arc<Daemon>,
+    id: &str,
+    ns: std::os::fd::OwnedFd,
+    external: Vec<std::net::SocketAddr>,
+) -> Result<()> {
     let (udp, tcp) = berth_net::dns::bind_in_netns(ns.as_fd())
         .map_err(|e| DaemonError::io("start embedded DNS server", e))?;
-    let upstreams = match daemon.containers.find(id).ok().map(|c| c.snapshot()) {
-        Some(rec) => match super::etc_files::generate(daemon, &rec) {
-            Ok(f) if !f.dns_upstreams.is_empty() => {
-                Arc::new(berth_net::dns::Upstreams::new(f.dns_upstreams))
-            }
-            _ => daemon
-                .networks
-                .upstreams
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        },
-        None => daemon
+    let upstreams = if external.is_empty() {
+        daemon
             .networks
             .upstreams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone(),
+            .clone()
+    } else {
+        Arc::new(berth_net::dns::Upstreams::new(external))
     };
     let resolver = Arc::new(super::dns::Resolver::new(daemon));
     let handle = berth_net::dns::serve(udp, tcp, id.to_string(), resolver, upstreams);
@@ -494,6 +496,14 @@ pub fn start_dns(daemon: &Arc<Daemon>, id: &str, ns: std::os::fd::OwnedFd) -> Re
         .unwrap_or_else(|p| p.into_inner())
         .insert(id.to_string(), handle);
     Ok(())
+}
+
+/// The external servers a container's embedded DNS forwards to, worked out again from its
+/// record (after a daemon restart, or when it joins its first user network).
+fn external_servers(daemon: &Daemon, rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
+    super::etc_files::generate(daemon, rec)
+        .map(|f| f.dns_upstreams)
+        .unwrap_or_default()
 }
 
 /// After the container's process is gone (or its start failed): DNS server stopped,
@@ -580,7 +590,7 @@ pub fn readopt(daemon: &Arc<Daemon>, c: &Arc<Container>) {
     if user_net && rec.state.pid > 0 {
         match berth_net::netns::open_netns_of(rec.state.pid as i32) {
             Ok(ns) => {
-                if let Err(e) = start_dns(daemon, &c.id, ns) {
+                if let Err(e) = start_dns(daemon, &c.id, ns, external_servers(daemon, &rec)) {
                     tracing::warn!("restart DNS of {}: {e}", c.id);
                 }
             }
@@ -682,15 +692,14 @@ pub async fn connect_running(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &st
         r.ifnames.insert(name.to_string(), ifname);
     }
     if !had_dns && !n.is_default_bridge() {
-        start_dns(daemon, &c.id, ns)?;
         // Like dockerd's rebuildDNS: the container now has the embedded resolver, so its
         // resolv.conf (bind-mounted; rewritten in place) points at 127.0.0.11.
         let rec = c.snapshot();
-        if let Ok(files) = super::etc_files::generate(daemon, &rec) {
-            let path = daemon.container_paths(&c.id).resolv_conf();
-            if let Err(e) = std::fs::write(&path, files.resolv_conf) {
-                tracing::warn!("rewrite {}: {e}", path.display());
-            }
+        let files = super::etc_files::generate(daemon, &rec)?;
+        start_dns(daemon, &c.id, ns, files.dns_upstreams)?;
+        let path = daemon.container_paths(&c.id).resolv_conf();
+        if let Err(e) = std::fs::write(&path, files.resolv_conf) {
+            tracing::warn!("rewrite {}: {e}", path.display());
         }
     }
     Ok(())

@@ -14,14 +14,12 @@ use std::sync::Arc;
 
 /// Parses `--bip` (`172.18.0.1/16`: the bridge's own address and the prefix).
 pub fn parse_bip(bip: &str) -> Result<(Ipv4Addr, u8)> {
-    let bad = || DaemonError::Other(format!("invalid --bip {bip:?}: want an IPv4 CIDR"));
-    let (ip, prefix) = bip.split_once('/').ok_or_else(bad)?;
-    let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-    let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-    if !(8..=30).contains(&prefix) {
-        return Err(bad());
+    match bip.parse::<Ipv4Net>() {
+        Ok(n) if (8..=30).contains(&n.prefix) => Ok((n.addr, n.prefix)),
+        _ => Err(DaemonError::Other(format!(
+            "invalid --bip {bip:?}: want an IPv4 CIDR"
+        ))),
     }
-    Ok((ip, prefix))
 }
 
 fn predefined(name: &str, driver: &str) -> NetworkRecord {

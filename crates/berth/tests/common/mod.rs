@@ -569,6 +569,8 @@ impl TestDaemon {
             match s.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
+                // A signal to the test process (a child exiting) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if raw.is_empty() => return Err(e),
                 Err(_) => break,
             }

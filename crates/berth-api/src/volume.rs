@@ -98,6 +98,12 @@ pub struct BindOptions {
     pub non_recursive: bool,
     #[serde(default)]
     pub create_mountpoint: bool,
+    /// Read-only on the mount itself only (Docker ≤ 24's behaviour; `bind-recursive=writable`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_non_recursive: bool,
+    /// Read-only on every submount too, or fail (`bind-recursive=readonly`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_force_recursive: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -129,6 +129,8 @@ pub(crate) struct MountOpts {
     pub clear: MsFlags,
     pub propagation: MsFlags,
     pub data: String,
+    /// `rro`: read-only for the mount and every submount (runc's option name).
+    pub recursive_read_only: bool,
 }
 
 pub(crate) fn parse_options(opts: &[String]) -> MountOpts {
@@ -137,10 +139,15 @@ pub(crate) fn parse_options(opts: &[String]) -> MountOpts {
         clear: MsFlags::empty(),
         propagation: MsFlags::empty(),
         data: String::new(),
+        recursive_read_only: false,
     };
     for o in opts {
         let (set, clear) = match o.as_str() {
             "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rro" => {
+                m.recursive_read_only = true;
+                (MsFlags::MS_RDONLY, MsFlags::empty())
+            }
             "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
             "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
             "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
@@ -408,6 +415,10 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
                 None::<&str>,
             )
             .map_err(|e| format!("remount: {e}"))?;
+            if opts.recursive_read_only {
+                sys::make_read_only_recursively(target.as_raw_fd())
+                    .map_err(|e| format!("make {} recursively read-only: {e}", dest.display()))?;
+            }
         }
     } else if typ == "cgroup" {
         mount_cgroup(rootfd, dest, &opts)?;
@@ -951,6 +962,9 @@ mod tests {
         assert_eq!(o.data, "mode=755,size=65536k");
         let o = parse_options(&["ro".into(), "rw".into()]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        let o = parse_options(&["rbind".into(), "rro".into()]);
+        assert!(o.recursive_read_only && o.flags.contains(MsFlags::MS_RDONLY));
+        assert!(o.data.is_empty());
     }
 
     #[test]

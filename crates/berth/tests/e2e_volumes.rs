@@ -276,6 +276,132 @@ fn read_only_mounts_refuse_writes() {
     assert!(!host.join("x").exists());
 }
 
+/// Unmounts a host mount the test made, even when the test fails.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn read_only_binds_reach_submounts_as_docker_25_does() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    // A host directory with a mount below it: a plain read-only remount would leave that
+    // submount writable inside the container.
+    let host = d.dir.join("rec");
+    let sub = host.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "berth-test", sub.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    let _guard = HostMount(sub.clone());
+    std::fs::write(sub.join("marker"), "in the submount\n").unwrap();
+    let h = host.display().to_string();
+    let touch = |args: &[&str], path: &str| -> common::Out {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend(args.iter().copied());
+        let script = format!("touch {path} && echo wrote");
+        cmd.extend(["busybox", "sh", "-c", script.as_str()]);
+        d.docker(&cmd)
+    };
+    let refused = |o: &common::Out, what: &str| {
+        assert_ne!(o.code, 0, "{what}: write succeeded");
+        assert!(
+            o.all().contains("Read-only file system"),
+            "{what}: {}",
+            o.all()
+        );
+    };
+    // Default (API ≥ 1.44): read-only all the way down, for -v and --mount.
+    let v = format!("{h}:/b:ro");
+    refused(&touch(&["-v", &v], "/b/sub/x"), "-v ro, submount");
+    refused(&touch(&["-v", &v], "/b/x"), "-v ro, top");
+    let m = format!("type=bind,src={h},dst=/b,readonly");
+    refused(&touch(&["--mount", &m], "/b/sub/x"), "--mount readonly");
+    let forced = format!("{m},bind-recursive=readonly,bind-propagation=rprivate");
+    refused(
+        &touch(&["--mount", &forced], "/b/sub/x"),
+        "bind-recursive=readonly",
+    );
+    // bind-recursive=writable: Docker 24's behaviour, the top only.
+    let writable = format!("{m},bind-recursive=writable");
+    refused(&touch(&["--mount", &writable], "/b/x"), "writable, top");
+    let o = touch(&["--mount", &writable], "/b/sub/w");
+    assert_eq!(o.out(), "wrote", "{}", o.all());
+    assert!(sub.join("w").exists());
+    // bind-recursive=disabled: the submount is not there at all.
+    let disabled = format!("type=bind,src={h},dst=/b,bind-recursive=disabled");
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        &disabled,
+        "busybox",
+        "sh",
+        "-c",
+        "test -e /b/sub/marker && echo seen || echo absent",
+    ]);
+    assert_eq!(o.out(), "absent", "{}", o.all());
+    // Our CLI maps the same option, with docker's client-side checks.
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &forced,
+        "busybox",
+        "sh",
+        "-c",
+        "touch /b/sub/y",
+    ]);
+    refused(&o, "berth bind-recursive=readonly");
+    let o = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("{m},bind-recursive=sideways"),
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.code, 125, "{}", o.all());
+    assert!(o.all().contains("must be \"enabled\""), "{}", o.all());
+    // A client on API 1.43 keeps the old meaning of read-only: the top only.
+    let mut old = d.docker_cmd(&["run", "--rm", "-v", &v, "busybox", "touch", "/b/sub/old"]);
+    old.env("DOCKER_API_VERSION", "1.43");
+    let o = common::run_cmd(old, None, std::time::Duration::from_secs(90));
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(sub.join("old").exists());
+    let body = format!(
+        r#"{{"Image":"busybox","HostConfig":{{"Mounts":[{{"Type":"bind","Source":"{h}","Target":"/b","ReadOnly":true,"BindOptions":{{"Propagation":"rprivate","ReadOnlyForceRecursive":true}}}}]}}}}"#
+    );
+    let r = d.post_json("/v1.43/containers/create", &body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("needs API v1.44 or newer"),
+        "{}",
+        r.text()
+    );
+    // Inspect shows the options as given.
+    let r = d.post_json("/containers/create", &body);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let i = d.get(&format!("/containers/{id}/json")).json();
+    assert_eq!(
+        i["HostConfig"]["Mounts"][0]["BindOptions"]["ReadOnlyForceRecursive"],
+        serde_json::json!(true),
+        "{i}"
+    );
+}
+
 #[test]
 fn bind_mounts_work_both_ways() {
     if !common::can_run_daemon() {

@@ -230,10 +230,13 @@ fn available_cpuset(which: &str) -> Option<String> {
 }
 
 /// Creates a container; returns its ID and warnings.
+///
+/// `api_version` is the client's (from the URL): some defaults depend on it, as in moby.
 pub async fn create(
     daemon: &Arc<Daemon>,
     name: Option<&str>,
     req: CreateRequest,
+    api_version: &str,
 ) -> Result<(String, Vec<String>)> {
     let mut config = req.config;
     let mut host_config = req.host_config.unwrap_or_default();
@@ -356,7 +359,12 @@ pub async fn create(
         host_config.resources.memory_swappiness = None;
     }
 
-    let mount_plan = crate::volumes::mounts::plan(daemon, &config, &host_config)?;
+    let mount_plan = crate::volumes::mounts::plan(
+        daemon,
+        &config,
+        &host_config,
+        berth_api::version::parse(api_version) < berth_api::version::parse("1.44"),
+    )?;
     let made_volumes = crate::volumes::mounts::ensure_volumes(daemon, &mount_plan)?;
     let mounts = crate::volumes::mounts::mount_points(daemon, &mount_plan);
 

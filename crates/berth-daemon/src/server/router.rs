@@ -66,7 +66,8 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
         (&M::POST, ["containers", "create"]) => {
             let body: berth_api::container::CreateRequest = req.json().await?;
             let name = req.q("name").map(str::to_string);
-            let (id, warnings) = containers::create::create(daemon, name.as_deref(), body).await?;
+            let (id, warnings) =
+                containers::create::create(daemon, name.as_deref(), body, &req.version).await?;
             Ok(http::json(
                 StatusCode::CREATED,
                 &berth_api::container::CreateResponse { id, warnings },

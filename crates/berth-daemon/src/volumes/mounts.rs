@@ -46,6 +46,13 @@ pub struct MountPlan {
     pub create_source: bool,
     #[serde(default)]
     pub non_recursive: bool,
+    /// Read-only on the mount itself only, not its submounts (API < 1.44, or
+    /// `bind-recursive=writable`).
+    #[serde(default)]
+    pub ro_non_recursive: bool,
+    /// Read-only on every submount or fail (`bind-recursive=readonly`).
+    #[serde(default)]
+    pub ro_force_recursive: bool,
     #[serde(default)]
     pub subpath: String,
     #[serde(default)]
@@ -224,6 +231,13 @@ pub fn parse_mount(m: &ApiMount) -> std::result::Result<MountPlan, ApiError> {
                 b.propagation
             };
             p.non_recursive = b.non_recursive;
+            if b.read_only_non_recursive && b.read_only_force_recursive {
+                return Err(cfg_err(
+                    "mount options conflict: ReadOnlyNonRecursive && ReadOnlyForceRecursive",
+                ));
+            }
+            p.ro_non_recursive = b.read_only_non_recursive;
+            p.ro_force_recursive = b.read_only_force_recursive;
             p.create_source = b.create_mountpoint;
             if !p.create_source && std::fs::symlink_metadata(&p.source).is_err() {
                 return Err(cfg_err(&format!(
@@ -294,7 +308,15 @@ pub fn parse_mount(m: &ApiMount) -> std::result::Result<MountPlan, ApiError> {
 
 /// Plans a new container's mounts; fails with Docker's texts. `volumes_from` sources are
 /// looked up in the daemon's registry. Anonymous volumes get their random names here.
-pub fn plan(daemon: &Daemon, config: &Config, hc: &HostConfig) -> Result<Vec<MountPlan>> {
+///
+/// `legacy_read_only`: the client speaks API < 1.44, where read-only mounts were read-only
+/// on the mount itself only; moby keeps that for old clients, and so do we.
+pub fn plan(
+    daemon: &Daemon,
+    config: &Config,
+    hc: &HostConfig,
+    legacy_read_only: bool,
+) -> Result<Vec<MountPlan>> {
     let mut user: Vec<MountPlan> = Vec::new();
     let push_unique =
         |list: &mut Vec<MountPlan>, p: MountPlan| -> std::result::Result<(), ApiError> {
@@ -311,7 +333,21 @@ pub fn plan(daemon: &Daemon, config: &Config, hc: &HostConfig) -> Result<Vec<Mou
         let list: Vec<ApiMount> = serde_json::from_value(v.clone())
             .map_err(|e| invalid(format!("invalid HostConfig.Mounts: {e}")))?;
         for m in &list {
+            if legacy_read_only
+                && m.bind_options
+                    .as_ref()
+                    .is_some_and(|b| b.read_only_force_recursive)
+            {
+                return Err(
+                    invalid("BindOptions.ReadOnlyForceRecursive needs API v1.44 or newer").into(),
+                );
+            }
             push_unique(&mut user, parse_mount(m)?)?;
+        }
+    }
+    if legacy_read_only {
+        for p in user.iter_mut().filter(|p| !p.rw) {
+            p.ro_non_recursive = true;
         }
     }
     let mut all = user;
@@ -533,6 +569,24 @@ pub fn populate(prepared: &[Prepared], rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `rro` (read-only down through every submount, as Docker ≥ 25 does where the kernel has
+/// `mount_setattr`) unless the mount asks for the top only; `ro` where the kernel lacks it,
+/// or an error when the mount insists on `rro`.
+fn read_only_option(plan: &MountPlan) -> Result<&'static str> {
+    let supported = berth_runtime::sys::supports_recursive_read_only();
+    if plan.ro_force_recursive && !supported {
+        return Err(DaemonError::Other(
+            "rro is not supported: mount_setattr is not available (kernel is older than 5.12?)"
+                .into(),
+        ));
+    }
+    Ok(if supported && !plan.ro_non_recursive {
+        "rro"
+    } else {
+        "ro"
+    })
+}
+
 fn oci_mount(p: &Prepared) -> Result<Mount> {
     let plan = &p.plan;
     let (typ, source, opts) = if plan.kind == "tmpfs" {
@@ -555,7 +609,7 @@ fn oci_mount(p: &Prepared) -> Result<Mount> {
             plan.propagation.clone()
         });
         if !plan.rw {
-            opts.push("ro".into());
+            opts.push(read_only_option(plan)?.into());
         }
         if !plan.subpath.is_empty() {
             // The subpath lies in container-writable data: a container could swap one of
@@ -605,6 +659,27 @@ pub fn apply_to_spec(spec: &mut Spec, prepared: &[Prepared]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recursive_read_only_options_conflict() {
+        let m: ApiMount = serde_json::from_str(
+            r#"{"Type":"bind","Source":"/","Target":"/h","ReadOnly":true,
+                "BindOptions":{"ReadOnlyNonRecursive":true,"ReadOnlyForceRecursive":true}}"#,
+        )
+        .unwrap();
+        let e = parse_mount(&m).unwrap_err();
+        assert!(e
+            .message
+            .contains("ReadOnlyNonRecursive && ReadOnlyForceRecursive"));
+        let m: ApiMount = serde_json::from_str(
+            r#"{"Type":"bind","Source":"/","Target":"/h","ReadOnly":true,
+                "BindOptions":{"ReadOnlyNonRecursive":true}}"#,
+        )
+        .unwrap();
+        let p = parse_mount(&m).unwrap();
+        assert!(p.ro_non_recursive && !p.ro_force_recursive);
+        assert_eq!(read_only_option(&p).unwrap(), "ro");
+    }
 
     #[test]
     fn binds_parse_like_docker() {

@@ -364,7 +364,28 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
             "bind-propagation" => {
                 bind.insert("Propagation".into(), json!(v.unwrap_or("")));
             }
-            "bind-recursive" => {}
+            "bind-nonrecursive" => {
+                return Err(
+                    "bind-nonrecursive is deprecated, use bind-recursive=disabled instead".into(),
+                )
+            }
+            "bind-recursive" => match v.unwrap_or("") {
+                "enabled" => {}
+                "disabled" => {
+                    bind.insert("NonRecursive".into(), json!(true));
+                }
+                "writable" => {
+                    bind.insert("ReadOnlyNonRecursive".into(), json!(true));
+                }
+                "readonly" => {
+                    bind.insert("ReadOnlyForceRecursive".into(), json!(true));
+                }
+                other => {
+                    return Err(format!(
+                        "invalid value for {k}: {other} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ))
+                }
+            },
             "volume-nocopy" => {
                 vol.insert("NoCopy".into(), json!(truthy(v)?));
             }
@@ -419,6 +440,27 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
         return Err("target is required".into());
     }
     m.insert("Type".into(), json!(kind));
+    if !bind.is_empty() && kind != "bind" {
+        return Err(format!(
+            "cannot mix 'bind-*' options with mount type '{kind}'"
+        ));
+    }
+    let read_only = m.get("ReadOnly").and_then(Value::as_bool).unwrap_or(false);
+    let flag = |k: &str| bind.get(k).and_then(Value::as_bool).unwrap_or(false);
+    if flag("ReadOnlyNonRecursive") && !read_only {
+        return Err(
+            "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+                .into(),
+        );
+    }
+    if flag("ReadOnlyForceRecursive") {
+        if !read_only {
+            return Err("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction".into());
+        }
+        if bind.get("Propagation").and_then(Value::as_str) != Some("rprivate") {
+            return Err("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction".into());
+        }
+    }
     if !bind.is_empty() {
         m.insert("BindOptions".into(), Value::Object(bind));
     }

@@ -67,6 +67,7 @@ fn named_volume_data_survives_rm_and_is_seen_by_a_new_container() {
         return;
     }
     let d = TestDaemon::start();
+    let t0 = chrono::Utc::now().timestamp() - 1;
     assert_eq!(d.docker(&["volume", "create", "data1"]).out(), "data1");
     d.docker(&[
         "run",
@@ -91,6 +92,33 @@ fn named_volume_data_survives_rm_and_is_seen_by_a_new_container() {
         ])
         .out(),
         "kept"
+    );
+    // Each run mounted and unmounted the volume, with moby's event attributes.
+    let t1 = chrono::Utc::now().timestamp() + 1;
+    let events = d
+        .docker(&[
+            "events",
+            "--since",
+            &t0.to_string(),
+            "--until",
+            &t1.to_string(),
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}} {{index .Actor.Attributes \"destination\"}} {{index .Actor.Attributes \"read/write\"}}",
+        ])
+        .out();
+    let lines: Vec<&str> = events.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [
+            "create data1",
+            "mount data1 /data true",
+            "unmount data1",
+            "mount data1 /data true",
+            "unmount data1",
+        ],
+        "{events}"
     );
     // Our CLI sees the same volume, and the file is in Docker's place on the host.
     assert_eq!(

@@ -286,6 +286,8 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
             tracing::error!("persist exit of {}: {e}", c.id);
         }
     }
+    let plan = c.rec().mount_plan.clone();
+    crate::volumes::unmount_events(daemon, &c.id, &plan);
     if oom {
         daemon.container_event(c, "oom", &[]);
     }

@@ -372,7 +372,49 @@ pub fn remove_anonymous(
     }
 }
 
-/// A `volume` event (`create`, `destroy`, `mount`, `unmount`).
+/// `volume mount` for each volume of a container that just started, with moby's
+/// attributes (binds and tmpfs mounts have no event, as in moby).
+pub fn mount_events(
+    daemon: &crate::daemon::Daemon,
+    container_id: &str,
+    plan: &[mounts::MountPlan],
+) {
+    for m in plan.iter().filter(|m| m.kind == "volume") {
+        daemon.events.publish(
+            "volume",
+            "mount",
+            &m.name,
+            BTreeMap::from([
+                ("driver".to_string(), "local".to_string()),
+                ("container".to_string(), container_id.to_string()),
+                ("destination".to_string(), m.destination.clone()),
+                ("read/write".to_string(), m.rw.to_string()),
+                ("propagation".to_string(), m.propagation.clone()),
+            ]),
+        );
+    }
+}
+
+/// `volume unmount` for each volume of a container that ended (before its `die`, as moby).
+pub fn unmount_events(
+    daemon: &crate::daemon::Daemon,
+    container_id: &str,
+    plan: &[mounts::MountPlan],
+) {
+    for m in plan.iter().filter(|m| m.kind == "volume") {
+        daemon.events.publish(
+            "volume",
+            "unmount",
+            &m.name,
+            BTreeMap::from([
+                ("driver".to_string(), "local".to_string()),
+                ("container".to_string(), container_id.to_string()),
+            ]),
+        );
+    }
+}
+
+/// A `volume` event (`create`, `destroy`, `prune`).
 pub fn volume_event(daemon: &crate::daemon::Daemon, name: &str, action: &str) {
     daemon.events.publish(
         "volume",

@@ -269,10 +269,11 @@ pub async fn events(daemon: &Arc<Daemon>, req: &Req) -> HandlerResult {
 pub async fn df(daemon: &Arc<Daemon>) -> HandlerResult {
     let d = daemon.clone();
     let value = tokio::task::spawn_blocking(move || {
-        let images = d
+        let mut images = d
             .images
             .summaries(&d, &Filters::default(), true)
             .unwrap_or_default();
+        d.images.fill_shared_sizes(&mut images);
         let layers_size: i64 = d.images.layers_size();
         let containers: Vec<_> = d
             .containers

@@ -137,6 +137,31 @@ fn system_df_info_version() {
     assert!(df.starts_with("TYPE"), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Images")), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Containers")), "{df}");
+    // The only image is in use: nothing of it is reclaimable (needs SharedSize filled).
+    let images_row = df.lines().find(|l| l.starts_with("Images")).unwrap();
+    assert!(images_row.trim_end().ends_with("0B (0%)"), "{df}");
+    // A commit shares the base layer: both images report it as shared.
+    d.docker(&["commit", "dfc", "dfc-image"]).ok();
+    let rows = d
+        .get("/images/json?shared-size=1")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["Size"].as_i64().unwrap(),
+                i["SharedSize"].as_i64().unwrap(),
+            )
+        })
+        .collect::<Vec<_>>();
+    let base = d.inspect("busybox", "{{.Size}}").parse::<i64>().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter().all(|(_, shared)| *shared == base),
+        "{rows:?} base {base}"
+    );
+    d.docker(&["rmi", "dfc-image"]).ok();
 
     let driver = d.docker(&["info", "--format", "{{.Driver}}"]).out();
     assert!(!driver.is_empty());

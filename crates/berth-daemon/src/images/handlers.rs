@@ -25,10 +25,17 @@ pub async fn route(daemon: &Arc<Daemon>, req: &mut Req, m: &Method, path: &str) 
                     .or_default()
                     .push(filter.to_string());
             }
+            let shared = req.qbool("shared-size");
             let d = daemon.clone();
-            let list = tokio::task::spawn_blocking(move || d.images.summaries(&d, &f, true))
-                .await
-                .map_err(|e| DaemonError::Other(e.to_string()))??;
+            let list = tokio::task::spawn_blocking(move || {
+                let mut rows = d.images.summaries(&d, &f, true)?;
+                if shared {
+                    d.images.fill_shared_sizes(&mut rows);
+                }
+                Ok::<_, berth_api::error::ApiError>(rows)
+            })
+            .await
+            .map_err(|e| DaemonError::Other(e.to_string()))??;
             Ok(http::json(StatusCode::OK, &list))
         }
         (&Method::POST, "create") => create(daemon, req).await,

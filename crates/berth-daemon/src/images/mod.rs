@@ -363,6 +363,33 @@ impl ImageService {
         })
     }
 
+    /// Fills each row's `SharedSize`: the size of its layers that another image also uses
+    /// (moby's definition; `system df` needs it to say what removing images would free).
+    pub fn fill_shared_sizes(&self, rows: &mut [ImageSummary]) {
+        let chains_of = |id: &str| -> Vec<Digest> {
+            Digest::parse(id)
+                .ok()
+                .and_then(|d| self.store.image_config(&d).ok())
+                .map(|c| c.chain_ids())
+                .unwrap_or_default()
+        };
+        let mut users: std::collections::HashMap<Digest, usize> = Default::default();
+        for id in self.ids() {
+            let mut chains = chains_of(&id);
+            chains.dedup();
+            for c in chains {
+                *users.entry(c).or_default() += 1;
+            }
+        }
+        for row in rows.iter_mut() {
+            row.shared_size = chains_of(&row.id)
+                .iter()
+                .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
+                .map(|c| self.store.layer_size(c).unwrap_or(0) as i64)
+                .sum();
+        }
+    }
+
     /// `GET /images/json` rows, newest first.
     pub fn summaries(
         &self,

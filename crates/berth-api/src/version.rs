@@ -4,7 +4,13 @@
 pub const API_VERSION: &str = "1.50";
 /// The oldest API version berth accepts in a `/vX.Y/` prefix.
 pub const MIN_API_VERSION: &str = "1.24";
-/// berth's own version, reported by `/version` and `berth version`.
+/// The Docker Engine release whose API berth implements, reported as the server's
+/// `Version` (`/version`, `docker info`'s `ServerVersion`, images' `DockerVersion`). Tools
+/// compare that number against a minimum Docker version (testcontainers, provisioning
+/// scripts, IDE plugins), and berth's own 0.x would fail them; berth's version travels
+/// as its own component in `/version` and in the `Server` header.
+pub const ENGINE_COMPAT_VERSION: &str = "28.2.2";
+/// berth's own version, reported by `/version` (as a component) and `berth version`.
 pub const BERTH_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Parses "1.41" into (1, 41) so versions compare numerically.

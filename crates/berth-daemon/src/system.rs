@@ -44,26 +44,33 @@ fn arch() -> &'static str {
 }
 
 pub fn version() -> Version {
-    let v = berth_api::version::BERTH_VERSION.to_string();
+    let v = berth_api::version::ENGINE_COMPAT_VERSION.to_string();
     Version {
         platform: Platform {
-            name: "berth".into(),
+            name: format!("berth {}", berth_api::version::BERTH_VERSION),
         },
-        components: vec![Component {
-            name: "Engine".into(),
-            version: v.clone(),
-            details: json!({
-                "ApiVersion": berth_api::API_VERSION,
-                "MinAPIVersion": berth_api::MIN_API_VERSION,
-                "Arch": arch(),
-                "Os": "linux",
-                "KernelVersion": kernel_version(),
-                "GitCommit": "",
-                "GoVersion": "rust",
-                "Experimental": "false",
-                "BuildTime": "",
-            }),
-        }],
+        components: vec![
+            Component {
+                name: "Engine".into(),
+                version: v.clone(),
+                details: json!({
+                    "ApiVersion": berth_api::API_VERSION,
+                    "MinAPIVersion": berth_api::MIN_API_VERSION,
+                    "Arch": arch(),
+                    "Os": "linux",
+                    "KernelVersion": kernel_version(),
+                    "GitCommit": "",
+                    "GoVersion": "rust",
+                    "Experimental": "false",
+                    "BuildTime": "",
+                }),
+            },
+            Component {
+                name: "berth".into(),
+                version: berth_api::version::BERTH_VERSION.into(),
+                details: json!({}),
+            },
+        ],
         version: v,
         api_version: berth_api::API_VERSION.into(),
         min_a_p_i_version: berth_api::MIN_API_VERSION.into(),
@@ -174,7 +181,7 @@ pub fn info(daemon: &Arc<Daemon>) -> serde_json::Value {
         "Name": hostname,
         "Labels": [],
         "ExperimentalBuild": false,
-        "ServerVersion": berth_api::version::BERTH_VERSION,
+        "ServerVersion": berth_api::version::ENGINE_COMPAT_VERSION,
         "Runtimes": {"berth": {"path": daemon.self_exe.display().to_string()}},
         "DefaultRuntime": daemon.config.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},

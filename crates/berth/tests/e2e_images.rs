@@ -182,4 +182,26 @@ fn system_df_info_version() {
             .out(),
         "1.24"
     );
+    // Tools compare the server's version with a minimum Docker version: berth reports the
+    // Docker release whose API it implements, and itself as a component.
+    assert_eq!(
+        d.docker(&["version", "--format", "{{.Server.Version}}"])
+            .out(),
+        "28.2.2"
+    );
+    assert_eq!(
+        d.docker(&["info", "--format", "{{.ServerVersion}}"]).out(),
+        "28.2.2"
+    );
+    let components = d
+        .docker(&[
+            "version",
+            "--format",
+            "{{range .Server.Components}}{{.Name}}={{.Version}} {{end}}",
+        ])
+        .out();
+    assert_eq!(
+        components,
+        format!("Engine=28.2.2 berth={}", env!("CARGO_PKG_VERSION"))
+    );
 }

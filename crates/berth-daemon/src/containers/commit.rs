@@ -166,7 +166,7 @@ pub async fn commit(daemon: &Arc<Daemon>, c: &Arc<Container>, o: CommitOptions) 
         cfg.comment = (!comment.is_empty()).then_some(comment);
         cfg.container = None;
         cfg.container_config = None;
-        cfg.docker_version = Some(berth_api::version::BERTH_VERSION.to_string());
+        cfg.docker_version = Some(berth_api::version::ENGINE_COMPAT_VERSION.to_string());
         Ok(store.put_image_config(&cfg.to_vec())?)
     })
     .await

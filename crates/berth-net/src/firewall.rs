@@ -29,7 +29,8 @@
 //! - `forward` (filter): internal networks forward nothing in or out of their bridge;
 //!   DNATed connections (published ports) are let through; other traffic between two
 //!   berth bridges is dropped (isolation); `icc = false` drops bridge-to-same-bridge
-//!   forwarding (seen only with `br_netfilter` loaded, as with Docker).
+//!   forwarding (seen only with `br_netfilter` loaded; without it, the daemon marks the
+//!   network's bridge ports isolated, see [`crate::link::Netlink::isolate_port`]).
 //!
 //! A Docker engine on the same host sets the iptables `FORWARD` policy to drop; its chain
 //! would then drop our forwarded traffic whatever our table says. Docker's documented

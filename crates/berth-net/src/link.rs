@@ -349,6 +349,23 @@ impl Netlink {
             .map_err(req_err("set hairpin mode on", host_name))
     }
 
+    /// Marks bridge port `host_name` isolated: the bridge forwards nothing between two
+    /// isolated ports (Linux ≥ 4.18), while each still reaches the bridge itself (the
+    /// gateway). That is `icc = false` at layer 2, without br_netfilter or firewall rules.
+    pub fn isolate_port(&self, host_name: &str) -> Result<(), LinkError> {
+        let mut port = LinkMessage::default();
+        port.attributes
+            .push(LinkAttribute::IfName(host_name.to_string()));
+        port.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::PortKind(InfoPortKind::Bridge),
+            LinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::Isolated(
+                true,
+            )])),
+        ]));
+        self.ack(RouteNetlinkMessage::NewLink(port), 0)
+            .map_err(req_err("isolate bridge port", host_name))
+    }
+
     fn set_attr(&self, name: &str, op: &'static str, attr: LinkAttribute) -> Result<(), LinkError> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));

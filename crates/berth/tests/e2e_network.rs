@@ -557,6 +557,70 @@ fn user_network_names_aliases_isolation_and_internal() {
     assert!(!out.contains("default"), "{out}");
     assert!(!out.contains("OUT"), "{out}");
 
+    // icc=false: containers on the network reach the gateway but not each other (bridge
+    // ports isolated; no br_netfilter needed), and names still resolve.
+    let noicc = format!("noicc{}", random_hex(4));
+    d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        &common::free_test_subnet(),
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        &noicc,
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "lonely",
+        "--network",
+        &noicc,
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo from-lonely | nc -l -p 7000; done",
+    ])
+    .ok();
+    let gw = d
+        .docker(&[
+            "network",
+            "inspect",
+            &noicc,
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ])
+        .out();
+    let out = d
+        .docker(&[
+            "run", "--rm", "--network", &noicc, "busybox", "sh", "-c",
+            &format!("nslookup lonely >/dev/null && echo RESOLVED; nc -w 2 lonely 7000; ping -c1 -W2 {gw} >/dev/null && echo GATEWAY; echo done"),
+        ])
+        .out();
+    assert!(out.contains("RESOLVED") && out.contains("GATEWAY"), "{out}");
+    assert!(
+        !out.contains("from-lonely"),
+        "icc=false let a neighbour through: {out}"
+    );
+    // The same server on a network with icc answers (the check above can fail).
+    d.docker(&["network", "connect", &net, "lonely"]).ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            &net,
+            "busybox",
+            "nc",
+            "-w",
+            "3",
+            "lonely",
+            "7000",
+        ])
+        .out();
+    assert_eq!(out, "from-lonely");
+
     // Removing a network in use is refused; prune leaves it alone and takes the unused one.
     let rm = d.docker(&["network", "rm", &net]);
     assert_ne!(rm.code, 0);

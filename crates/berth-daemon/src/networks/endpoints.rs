@@ -424,6 +424,10 @@ pub async fn plumb(
             let mtu = if n.mtu > 0 { n.mtu } else { 1500 };
             nl.create_veth(&host_end, master, mtu, ifname, ns_dup.as_fd(), mac)
                 .map_err(|e| DaemonError::Other(format!("create veth for {name}: {e}")))?;
+            if !n.icc() {
+                nl.isolate_port(&host_end)
+                    .map_err(|e| DaemonError::Other(format!("icc=false on {name}: {e}")))?;
+            }
             let ip: Ipv4Addr = ep.ip_address.parse().map_err(|_| {
                 DaemonError::Other(format!("bad address {} on {name}", ep.ip_address))
             })?;
@@ -661,6 +665,10 @@ pub async fn connect_running(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &st
             berth_net::link::parse_mac(&ep2.mac_address),
         )
         .map_err(|e| DaemonError::Other(format!("create veth: {e}")))?;
+        if !n2.icc() {
+            nl.isolate_port(&host_end)
+                .map_err(|e| DaemonError::Other(format!("icc=false: {e}")))?;
+        }
         let ip: Ipv4Addr = ep2
             .ip_address
             .parse()

@@ -416,6 +416,40 @@ impl Cgroup {
                 write_opt(&d.join("io.weight"), &format!("default {v}"))?;
             }
         }
+        if let Some(b) = r.block_io() {
+            for wd in b.weight_device().as_deref().unwrap_or(&[]) {
+                let Some(w) = wd.weight() else { continue };
+                let dev = format!("{}:{}", wd.major(), wd.minor());
+                if d.join("io.bfq.weight").exists() {
+                    write(&d.join("io.bfq.weight"), &format!("{dev} {w}"))?;
+                } else {
+                    let v = 1 + (w.clamp(10, 1000) as u64 - 10) * 9999 / 990;
+                    write_opt(&d.join("io.weight"), &format!("{dev} {v}"))?;
+                }
+            }
+            // io.max takes every limit of one device on one line.
+            let mut limits: std::collections::BTreeMap<(i64, i64), Vec<String>> =
+                Default::default();
+            for (key, list) in [
+                ("rbps", b.throttle_read_bps_device()),
+                ("wbps", b.throttle_write_bps_device()),
+                ("riops", b.throttle_read_iops_device()),
+                ("wiops", b.throttle_write_iops_device()),
+            ] {
+                for t in list.as_deref().unwrap_or(&[]) {
+                    limits
+                        .entry((t.major(), t.minor()))
+                        .or_default()
+                        .push(format!("{key}={}", t.rate()));
+                }
+            }
+            for ((major, minor), parts) in limits {
+                write(
+                    &d.join("io.max"),
+                    &format!("{major}:{minor} {}", parts.join(" ")),
+                )?;
+            }
+        }
         for (k, v) in r.unified().as_ref().into_iter().flatten() {
             if k.contains('/') || k.starts_with('.') {
                 return Err(io::Error::new(
@@ -584,6 +618,28 @@ impl Cgroup {
             }
         }
         Ok(s)
+    }
+
+    /// SIGKILLs every process left in the cgroup, frozen first so none can fork past the
+    /// sweep (runc's `signalAllProcesses`), until the cgroup is empty or a second passed.
+    pub fn kill_all(&self) {
+        for _ in 0..100 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            let frozen = self.freeze(true).is_ok();
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            if frozen {
+                let _ = self.freeze(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Removes the cgroup directories, retrying while the last tasks finish exiting.
@@ -812,6 +868,7 @@ mod tests {
             "cpuset.cpus",
             "pids.max",
             "io.weight",
+            "io.max",
             "cgroup.procs",
             "cgroup.freeze",
         ] {
@@ -866,6 +923,21 @@ mod tests {
         assert_eq!(read(&c.join("memory.swap.max")), "max");
         assert_eq!(read(&c.join("pids.max")), "max");
         assert_eq!(read(&c.join("cpu.max")), "max 100000");
+    }
+
+    #[test]
+    fn v2_device_limits_go_to_io_max_one_line_per_device() {
+        let (d, cg) = fake_v2();
+        let c = d.path().join("berth/abc");
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({"blockIO": {
+            "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+            "throttleWriteIopsDevice": [{"major": 8, "minor": 0, "rate": 100}],
+            "weightDevice": [{"major": 8, "minor": 0, "weight": 200}]
+        }}))
+        .unwrap();
+        cg.apply(&r).unwrap();
+        assert_eq!(read(&c.join("io.max")), "8:0 rbps=1048576 wiops=100");
+        assert_eq!(read(&c.join("io.weight")), "8:0 1920");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::cgroups::{self, Cgroup};
 use crate::container::{self, ChildStdio, Mode, StartError};
 use crate::logfile::{self, JsonLog, Stream};
 use crate::protocol::{encode_frame_into, ExitStatus, FrameDecoder, FrameKind};
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -275,6 +275,18 @@ fn run(o: &Options) -> Result<i32, StartError> {
         }
     };
 
+    // Without a pid namespace of its own (`--pid host|container:`), the init's exit does
+    // not end the container's other processes: the monitor kills what is left in the
+    // cgroup, as runc does.
+    let own_pid_namespace = spec.as_ref().is_some_and(|s| {
+        s.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|ns| {
+                ns.iter()
+                    .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+            })
+    });
     let mode = match (&spec, &process) {
         (Some(s), _) => {
             let root = s
@@ -366,6 +378,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         pid: created.pid,
         exec_error: None,
         tty,
+        sweep: cgroup.as_ref().filter(|_| !own_pid_namespace).cloned(),
     };
     for fd in [&m.out, &m.err, &m.stdin].into_iter().flatten() {
         set_nonblock(fd.as_raw_fd());
@@ -377,6 +390,9 @@ fn run(o: &Options) -> Result<i32, StartError> {
     }
     let oom = cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
     if let Some(cg) = &cgroup {
+        if !own_pid_namespace {
+            cg.kill_all();
+        }
         if let Err(e) = cg.remove() {
             eprintln!("berth monitor: remove cgroup: {e}");
         }
@@ -448,6 +464,9 @@ struct Monitor {
     pid: i32,
     exec_error: Option<StartError>,
     tty: bool,
+    /// The container's cgroup when it has no pid namespace of its own: what is left in it
+    /// is killed as soon as the init exits.
+    sweep: Option<Cgroup>,
 }
 
 // Poll slots with a fixed meaning; clients follow.
@@ -531,6 +550,9 @@ impl Monitor {
                 }
                 if exit_code.is_none() {
                     if let Some(code) = self.reap() {
+                        if let Some(cg) = &self.sweep {
+                            cg.kill_all();
+                        }
                         exit_code = Some(code);
                         deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                     }

@@ -358,3 +358,172 @@ fn masks_switched_off_expose_what_they_hide() {
         assert_eq!(lines[1], "0", "{opt:?}: /proc/sys still remounted: {open}");
     }
 }
+
+fn host_ns(kind: &str) -> String {
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn pid_ipc_uts_cgroupns_modes_share_and_join() {
+    daemon!(d);
+    // host: the host's namespaces, the host's hostname, the host's processes.
+    let out = d
+        .docker(&[
+            "run", "--rm", "--pid", "host", "--ipc", "host", "--uts", "host", "--cgroupns",
+            "host", "busybox", "sh", "-c",
+            "for n in pid ipc uts cgroup; do readlink /proc/self/ns/$n; done; hostname; test -e /proc/1/comm && echo HOST-INIT-SEEN",
+        ])
+        .out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            host_ns("pid"),
+            host_ns("ipc"),
+            host_ns("uts"),
+            host_ns("cgroup")
+        ],
+        "{out}"
+    );
+    assert_eq!(lines[4], nix_hostname(), "{out}");
+    // The default is a namespace of its own for each.
+    let own = d
+        .docker(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "for n in pid ipc uts cgroup; do readlink /proc/self/ns/$n; done",
+        ])
+        .out();
+    for (line, kind) in own.lines().zip(["pid", "ipc", "uts", "cgroup"]) {
+        assert_ne!(line, host_ns(kind), "{own}");
+    }
+
+    // container:<name> joins a running donor; its shareable /dev/shm comes along.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-donor > /dev/shm/f; exec sleep 300",
+    ])
+    .ok();
+    let donor_ipc = d
+        .docker(&["exec", "donor", "readlink", "/proc/self/ns/ipc"])
+        .out();
+    let donor_pid = d
+        .docker(&["exec", "donor", "readlink", "/proc/self/ns/pid"])
+        .out();
+    let out = d
+        .docker(&[
+            "run", "--rm", "--pid", "container:donor", "--ipc", "container:donor", "busybox",
+            "sh", "-c",
+            "cat /dev/shm/f; readlink /proc/self/ns/ipc; readlink /proc/self/ns/pid; cat /proc/1/cmdline | tr '\\0' ' '",
+        ])
+        .out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "from-donor", "{out}");
+    assert_eq!(lines[1], donor_ipc, "{out}");
+    assert_eq!(lines[2], donor_pid, "{out}");
+    assert!(lines[3].starts_with("sleep 300"), "{out}");
+
+    // A private-IPC donor is refused, with moby's hint; so is a stopped one.
+    d.docker(&["run", "-d", "--name", "private", "busybox", "sleep", "300"])
+        .ok();
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:private",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.code, 125, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)"),
+        "{}",
+        o.all()
+    );
+    d.docker(&["create", "--name", "idle", "busybox", "true"])
+        .ok();
+    let o = d.docker(&["run", "--rm", "--pid", "container:idle", "busybox", "true"]);
+    assert!(
+        o.all()
+            .contains("failed to join PID namespace: container idle is not running"),
+        "{}",
+        o.all()
+    );
+
+    // none: no /dev/shm at all. Bad modes and hostname with --uts host: moby's texts.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "test -e /dev/shm || echo NO-SHM",
+    ]);
+    assert_eq!(o.out(), "NO-SHM", "{}", o.all());
+    let o = d.docker(&[
+        "run", "--rm", "--uts", "host", "-h", "named", "busybox", "true",
+    ]);
+    assert!(
+        o.all()
+            .contains("conflicting options: hostname and the UTS mode"),
+        "{}",
+        o.all()
+    );
+    let r = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"PidMode":"sideways"}}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["message"].as_str().unwrap()),
+        (400, "invalid PID mode: sideways")
+    );
+
+    // Without a pid namespace of its own, the init's exit ends the container's other
+    // processes too (nothing is left running on the host).
+    let marker = format!("sleep {}", 40000 + std::process::id() % 20000);
+    let script = format!("{marker} & sleep 0.2; exit 0");
+    d.docker(&[
+        "run", "--rm", "--pid", "host", "busybox", "sh", "-c", &script,
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+
+    // The shareable donor's tmpfs goes away with it.
+    let donor_dir = d
+        .data_root
+        .join("containers")
+        .join(d.inspect("donor", "{{.Id}}"));
+    assert!(donor_dir.join("shm").exists());
+    d.docker(&["rm", "-f", "donor"]).ok();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&donor_dir.join("shm").display().to_string()),
+        "shm still mounted"
+    );
+}

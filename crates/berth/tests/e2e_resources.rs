@@ -618,3 +618,99 @@ fn refusals_with_dockers_texts() {
         o.stderr
     );
 }
+
+/// A block device of this host named under /dev, as `(path, "major:minor")`.
+fn some_block_device() -> Option<(String, String)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for name in ["vda", "sda", "nvme0n1", "xvda", "loop0"] {
+        let path = format!("/dev/{name}");
+        if let Ok(m) = std::fs::metadata(&path) {
+            if m.file_type().is_block_device() {
+                let rdev = m.rdev();
+                let (maj, min) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+                return Some((path, format!("{maj}:{min}")));
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn device_io_limits_and_refused_knobs() {
+    daemon!(d);
+    // Knobs berth cannot honour are refused (or dropped with moby's warning), never ignored.
+    let refusals: &[(&[&str], &str)] = &[
+        (
+            &["--gpus", "all"],
+            "could not select device driver \"\" with capabilities: [[gpu]]",
+        ),
+        (
+            &["--isolation", "hyperv"],
+            "invalid isolation (hyperv): linux only supports 'default'",
+        ),
+        (&["--cpu-rt-runtime", "950000"], "real-time scheduler"),
+        (
+            &["--volume-driver", "convoy", "-v", "vd:/x"],
+            "error looking up volume plugin convoy",
+        ),
+        (
+            &["--device-read-bps", "/dev/null:1mb"],
+            "/dev/null is not a block device",
+        ),
+    ];
+    for (flags, text) in refusals {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend(["busybox", "true"]);
+        let o = d.docker(&args);
+        assert_eq!(o.code, 125, "{flags:?}: {}", o.all());
+        assert!(o.all().contains(text), "{flags:?}: {}", o.all());
+    }
+    let r = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"CpuPercent":50}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["Warnings"][0],
+        "linux does not support CPU percent. Percent discarded."
+    );
+
+    let Some((dev, numbers)) = some_block_device() else {
+        eprintln!("skipped device limits: no block device under /dev");
+        return;
+    };
+    if !v1() {
+        return;
+    }
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "io",
+        "--device-read-bps",
+        &format!("{dev}:1mb"),
+        "--device-write-iops",
+        &format!("{dev}:100"),
+        "busybox",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let id = d.inspect("io", "{{.Id}}");
+    assert_eq!(
+        cgv(&d, &id, "blkio", "blkio.throttle.read_bps_device"),
+        format!("{numbers} 1048576")
+    );
+    assert_eq!(
+        cgv(&d, &id, "blkio", "blkio.throttle.write_iops_device"),
+        format!("{numbers} 100")
+    );
+    assert_eq!(
+        d.inspect(
+            "io",
+            "{{range .HostConfig.BlkioDeviceReadBps}}{{.Path}} {{.Rate}}{{end}}"
+        ),
+        format!("{dev} 1048576")
+    );
+}

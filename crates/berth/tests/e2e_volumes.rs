@@ -1013,3 +1013,24 @@ fn volume_subpath_mounts_one_directory_and_never_follows_links_out() {
     assert_ne!(bad.code, 0, "{}", bad.all());
     assert!(!bad.stdout.contains("passwd"), "{}", bad.all());
 }
+
+#[test]
+fn storage_opt_is_refused_as_dockerd_does_without_xfs_quotas() {
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let o = d.docker(&["run", "--rm", "--storage-opt", "size=1G", "busybox", "true"]);
+    assert_eq!(o.code, 125, "{}", o.all());
+    assert!(
+        o.all().contains(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option"
+        ),
+        "{}",
+        o.all()
+    );
+    let o = d.docker(&["create", "--storage-opt", "inodes=5", "busybox", "true"]);
+    assert!(o.all().contains("Unknown option inodes"), "{}", o.all());
+    // Nothing was left behind by the refused creates.
+    assert_eq!(d.docker(&["ps", "-aq"]).out(), "");
+}

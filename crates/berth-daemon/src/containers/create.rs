@@ -61,6 +61,31 @@ pub fn merge_image_config(user: &mut Config, image: &Config) {
 
 fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
     super::host_options::validate(hc)?;
+    validate_storage_opt(hc)?;
+    if !matches!(hc.isolation.as_str(), "" | "default") {
+        return Err(ApiError::invalid(format!(
+            "invalid isolation ({}): linux only supports 'default'",
+            hc.isolation
+        )));
+    }
+    if hc.resources.io_maximum_bandwidth != 0 {
+        return Err(ApiError::invalid(
+            "invalid option: QoS maximum bandwidth configuration is not supported on linux",
+        ));
+    }
+    if hc.resources.io_maximum_iops != 0 {
+        return Err(ApiError::invalid(
+            "invalid option: QoS maximum IOPs configuration is not supported on linux",
+        ));
+    }
+    validate_realtime(&hc.resources)?;
+    validate_device_requests(&hc.resources)?;
+    if !matches!(hc.volume_driver.as_str(), "" | "local") {
+        return Err(ApiError::not_found(format!(
+            "error looking up volume plugin {0}: plugin \"{0}\" not found",
+            hc.volume_driver
+        )));
+    }
     super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
     super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
     super::devices::validate(hc)?;
@@ -229,6 +254,76 @@ fn available_cpuset(which: &str) -> Option<String> {
     .find(|s| !s.is_empty())
 }
 
+/// `--cpu-rt-runtime/--cpu-rt-period`: berth does not give containers real-time budgets
+/// yet (that needs the daemon's own `--cpu-rt-runtime` on the parent cgroup), so it
+/// refuses them rather than ignore them.
+fn validate_realtime(r: &berth_api::container::Resources) -> Result<(), ApiError> {
+    if r.cpu_realtime_period == 0 && r.cpu_realtime_runtime == 0 {
+        return Ok(());
+    }
+    if r.cpu_realtime_period != 0
+        && r.cpu_realtime_runtime != 0
+        && r.cpu_realtime_runtime > r.cpu_realtime_period
+    {
+        return Err(ApiError::invalid(
+            "cpu real-time runtime cannot be higher than cpu real-time period",
+        ));
+    }
+    Err(ApiError::invalid(
+        "berth does not support the CPU real-time scheduler (--cpu-rt-runtime, --cpu-rt-period) yet",
+    ))
+}
+
+/// `--gpus` and other device requests: berth has no device driver yet (GPU containers
+/// are on the roadmap), so every request fails the way dockerd fails without one.
+fn validate_device_requests(r: &berth_api::container::Resources) -> Result<(), ApiError> {
+    let Some(list) = r.device_requests.as_ref().and_then(|v| v.as_array()) else {
+        return Ok(());
+    };
+    if let Some(req) = list.first() {
+        let driver = req["Driver"].as_str().unwrap_or("");
+        let caps: Vec<String> = req["Capabilities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|set| {
+                let words: Vec<&str> = set
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str())
+                    .collect();
+                format!("[{}]", words.join(" "))
+            })
+            .collect();
+        return Err(ApiError::invalid(format!(
+            "could not select device driver \"{driver}\" with capabilities: [{}]",
+            caps.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// `--storage-opt`: overlay2's only option is `size`, a project quota that needs an xfs
+/// backing filesystem mounted with `pquota`; berth keeps no quotas, so it answers as
+/// dockerd does on any other filesystem rather than ignore the limit.
+fn validate_storage_opt(hc: &HostConfig) -> Result<(), ApiError> {
+    let Some(opts) = hc.storage_opt.as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(());
+    };
+    if opts.keys().any(|k| k.eq_ignore_ascii_case("size")) {
+        return Err(ApiError::system(
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+        ));
+    }
+    let key = opts
+        .keys()
+        .next()
+        .map(|k| k.to_lowercase())
+        .unwrap_or_default();
+    Err(ApiError::system(format!("Unknown option {key}")))
+}
+
 /// Creates a container; returns its ID and warnings.
 ///
 /// `api_version` is the client's (from the URL): some defaults depend on it, as in moby.
@@ -255,6 +350,7 @@ pub async fn create(
     let image = daemon.images.resolve(&config.image)?;
     let image_config = daemon.images.container_config(&image)?;
     validate_host_config(&host_config)?;
+    super::namespaces::validate(&config, &host_config)?;
     crate::userns::validate(daemon.config.remap.as_ref(), &host_config)?;
     merge_image_config(&mut config, &image_config);
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
@@ -357,6 +453,15 @@ pub async fn create(
     {
         warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".to_string());
         host_config.resources.memory_swappiness = None;
+    }
+    // Windows-only knobs: moby drops them on Linux with a warning.
+    if host_config.resources.cpu_percent > 0 {
+        warnings.push("linux does not support CPU percent. Percent discarded.".to_string());
+        host_config.resources.cpu_percent = 0;
+    }
+    if host_config.resources.cpu_count > 0 {
+        warnings.push("linux does not support CPU count. Count discarded.".to_string());
+        host_config.resources.cpu_count = 0;
     }
 
     let mount_plan = crate::volumes::mounts::plan(

@@ -14,6 +14,7 @@ pub mod kill;
 pub mod list;
 pub mod logs;
 pub mod monitor_link;
+pub mod namespaces;
 pub mod pause;
 pub mod prune;
 pub mod remove;
@@ -162,6 +163,10 @@ pub struct ContainerPaths {
 impl ContainerPaths {
     pub fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
+    }
+    /// Mountpoint of the `--ipc shareable` `/dev/shm` tmpfs.
+    pub fn shm(&self) -> PathBuf {
+        self.dir.join("shm")
     }
     pub fn upper(&self) -> PathBuf {
         self.dir.join("upper")

@@ -272,11 +272,11 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
         rec.monitor_pid = 0;
     }
     crate::networks::endpoints::release(daemon, c).await;
-    let rootfs = paths.rootfs();
-    let bundle = paths.bundle.clone();
+    let exited_paths = paths.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        berth_image::snapshot::unmount(&rootfs).ok();
-        let _ = std::fs::remove_dir_all(&bundle);
+        berth_image::snapshot::unmount(&exited_paths.rootfs()).ok();
+        super::namespaces::release_shm(&exited_paths);
+        let _ = std::fs::remove_dir_all(&exited_paths.bundle);
     })
     .await;
     // An auto-remove container is deleted next; its exit needs no commit of its own

@@ -349,13 +349,9 @@ pub fn resources(r: &berth_api::container::Resources) -> Result<oci_spec::runtim
                 .map_err(oci_err)?,
         );
     }
-    if r.blkio_weight > 0 {
-        res = res.block_io(
-            oci_spec::runtime::LinuxBlockIoBuilder::default()
-                .weight(r.blkio_weight)
-                .build()
-                .map_err(oci_err)?,
-        );
+    let block_io = block_io(r)?;
+    if let Some(b) = block_io {
+        res = res.block_io(b);
     }
     let mut built = res.build().map_err(oci_err)?;
     if let Some(defaults) = berth_runtime::defaults::default_spec()
@@ -366,6 +362,90 @@ pub fn resources(r: &berth_api::container::Resources) -> Result<oci_spec::runtim
         built.set_devices(defaults.devices().clone());
     }
     Ok(built)
+}
+
+/// `(major, minor)` of the block device at `path` (`--device-read-bps /dev/sda:1mb`).
+fn block_device_numbers(path: &str) -> Result<(i64, i64)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = std::fs::metadata(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file or directory".to_string(),
+            _ => e.to_string(),
+        };
+        DaemonError::Other(format!("stat {path}: {why}"))
+    })?;
+    if !meta.file_type().is_block_device() {
+        return Err(ApiError::invalid(format!("{path} is not a block device")).into());
+    }
+    let rdev = meta.rdev();
+    Ok((
+        nix::sys::stat::major(rdev) as i64,
+        nix::sys::stat::minor(rdev) as i64,
+    ))
+}
+
+/// `--blkio-weight`, `--blkio-weight-device` and the `--device-{read,write}-{bps,iops}`
+/// limits as OCI `blockIO`; devices are named by path in the API and by number in OCI.
+fn block_io(
+    r: &berth_api::container::Resources,
+) -> Result<Option<oci_spec::runtime::LinuxBlockIo>> {
+    use oci_spec::runtime::{LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder};
+    let entries = |v: &Option<serde_json::Value>, field: &str| -> Vec<(String, i64)> {
+        v.as_ref()
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e.get("Path")?.as_str()?.to_string(),
+                    e.get(field)?.as_i64()?,
+                ))
+            })
+            .collect()
+    };
+    let throttle = |v: &Option<serde_json::Value>| -> Result<Option<Vec<_>>> {
+        let list = entries(v, "Rate");
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for (path, rate) in list {
+            let (major, minor) = block_device_numbers(&path)?;
+            out.push(
+                LinuxThrottleDeviceBuilder::default()
+                    .major(major)
+                    .minor(minor)
+                    .rate(rate.max(0) as u64)
+                    .build()
+                    .map_err(oci_err)?,
+            );
+        }
+        Ok(Some(out))
+    };
+    let mut weights = Vec::new();
+    for (path, weight) in entries(&r.blkio_weight_device, "Weight") {
+        let (major, minor) = block_device_numbers(&path)?;
+        weights.push(
+            LinuxWeightDeviceBuilder::default()
+                .major(major)
+                .minor(minor)
+                .weight(weight.clamp(0, u16::MAX as i64) as u16)
+                .build()
+                .map_err(oci_err)?,
+        );
+    }
+    let mut b = oci_spec::runtime::LinuxBlockIo::default();
+    if r.blkio_weight > 0 {
+        b.set_weight(Some(r.blkio_weight));
+    }
+    if !weights.is_empty() {
+        b.set_weight_device(Some(weights));
+    }
+    b.set_throttle_read_bps_device(throttle(&r.blkio_device_read_bps)?);
+    b.set_throttle_write_bps_device(throttle(&r.blkio_device_write_bps)?);
+    b.set_throttle_read_iops_device(throttle(&r.blkio_device_read_iops)?);
+    b.set_throttle_write_iops_device(throttle(&r.blkio_device_write_iops)?);
+    Ok((b != oci_spec::runtime::LinuxBlockIo::default()).then_some(b))
 }
 
 /// The hostname a container gets: its own, or the first 12 characters of its ID.

@@ -84,6 +84,17 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         }
     };
     let paths = daemon.container_paths(&rec.id);
+    // `--pid`/`--ipc container:` donors and the /dev/shm that goes with the IPC mode.
+    let shared = match super::namespaces::resolve(daemon, &paths, &rec.host_config) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::networks::endpoints::release(daemon, c).await;
+            c.rec().state.error = e.to_string();
+            let _ = daemon.persist(c);
+            end_failed_start(daemon, c);
+            return Err(e);
+        }
+    };
     let lowers = daemon.images.lower_dirs(&rec.image_id)?;
     let cgroup = daemon.cgroup_path(&rec);
     let prep_paths = paths.clone();
@@ -110,11 +121,20 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         )
         .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
         let built = (|| {
+            if shared.mount_own_shm {
+                let owner = remap.as_ref().map_or((0, 0), |r| (r.root_uid, r.root_gid));
+                super::namespaces::mount_own_shm(
+                    &prep_paths,
+                    prep_rec.host_config.shm_size,
+                    owner,
+                )?;
+            }
             crate::volumes::mounts::populate(&volume_mounts, &prep_paths.rootfs())?;
             super::spec::write_etc_files(&prep_rec, &prep_paths, &etc)?;
             crate::userns::chown_etc_files(remap.as_ref(), &prep_paths)?;
             let mut spec = super::spec::build(&prep_rec, &prep_paths, &cgroup)?;
             crate::volumes::mounts::apply_to_spec(&mut spec, &volume_mounts)?;
+            super::namespaces::apply(&mut spec, &prep_rec.host_config, &shared)?;
             crate::userns::apply_to_spec(&mut spec, remap.as_ref(), &prep_rec.host_config)?;
             if let Some(path) = &join_netns {
                 crate::networks::endpoints::join_netns(&mut spec, path);
@@ -130,6 +150,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         })();
         if built.is_err() {
             let _ = berth_image::snapshot::unmount(&prep_paths.rootfs());
+            super::namespaces::release_shm(&prep_paths);
         }
         built
     })
@@ -173,11 +194,11 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let (pid, monitor_pid) = match monitor_link::spawn(daemon, &spec).await {
         Ok(p) => p,
         Err(e) => {
-            let rootfs = paths.rootfs();
-            let bundle = paths.bundle.clone();
+            let failed_paths = paths.clone();
             let _ = tokio::task::spawn_blocking(move || {
-                let _ = berth_image::snapshot::unmount(&rootfs);
-                let _ = std::fs::remove_dir_all(&bundle);
+                let _ = berth_image::snapshot::unmount(&failed_paths.rootfs());
+                super::namespaces::release_shm(&failed_paths);
+                let _ = std::fs::remove_dir_all(&failed_paths.bundle);
             })
             .await;
             let msg = e.to_api().message;
@@ -209,17 +230,17 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
-        let rootfs = paths.rootfs();
-        let bundle = paths.bundle.clone();
+        let failed_paths = paths.clone();
         let _ = tokio::task::spawn_blocking(move || {
             // The monitor sees its child die and exits; then the rootfs can go.
             for _ in 0..100 {
-                if berth_image::snapshot::unmount(&rootfs).is_ok() {
+                if berth_image::snapshot::unmount(&failed_paths.rootfs()).is_ok() {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            let _ = std::fs::remove_dir_all(&bundle);
+            super::namespaces::release_shm(&failed_paths);
+            let _ = std::fs::remove_dir_all(&failed_paths.bundle);
         })
         .await;
         crate::networks::endpoints::release(daemon, c).await;

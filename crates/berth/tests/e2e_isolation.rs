@@ -166,6 +166,24 @@ fn host_network_and_none() {
         vec!["lo"],
         "{none}"
     );
+    // ...and that loopback is up: 127.0.0.1 answers, as in Docker.
+    let lo = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /sys/class/net/lo/operstate; ping -c1 -W2 127.0.0.1 >/dev/null && echo PONG",
+        ])
+        .out();
+    assert_eq!(
+        lo.split_whitespace().collect::<Vec<_>>(),
+        ["unknown", "PONG"],
+        "{lo}"
+    );
     let host = d
         .docker(&[
             "run",

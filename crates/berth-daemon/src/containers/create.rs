@@ -373,11 +373,17 @@ pub async fn create(
         ),
         _ => None,
     };
-    let endpoints = crate::networks::endpoints::plan_create(
-        daemon,
-        &host_config.network_mode,
-        networking.as_ref(),
-    )?;
+    // `Config.NetworkDisabled` (docker-py's `network_disabled=True`): no endpoint at all,
+    // only the namespace's loopback, as moby skips networking for such a container.
+    let endpoints = if config.network_disabled == Some(true) {
+        Default::default()
+    } else {
+        crate::networks::endpoints::plan_create(
+            daemon,
+            &host_config.network_mode,
+            networking.as_ref(),
+        )?
+    };
     if host_config.log_config.kind.is_empty() {
         host_config.log_config.kind = "json-file".into();
         if host_config.log_config.config.is_none() && !daemon.config.log_opts.is_empty() {

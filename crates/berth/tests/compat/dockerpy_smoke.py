@@ -169,6 +169,13 @@ def _():
                lambda: not client.containers.list(all=True, filters={"name": name("rm")}))
 
 
+@check("run(network_disabled=True): only a loopback, and it is up")
+def _():
+    out = client.containers.run("busybox", ["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/operstate"],
+                                network_disabled=True, remove=True, name=name("nonet"))
+    expect(out.split() == [b"lo", b"unknown"], f"output is {out!r}")
+
+
 @check("ContainerError from a failing run")
 def _():
     e = expect_raises(docker.errors.ContainerError,

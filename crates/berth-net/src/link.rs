@@ -552,14 +552,6 @@ pub fn configure_container_side(
     .map_err(LinkError::Netns)?
 }
 
-/// Brings `lo` up inside `netns`: a container with a network namespace of its own and no
-/// endpoint (`--network none`, internal setups) still has a working 127.0.0.1, as in
-/// Docker.
-pub fn loopback_up(netns: BorrowedFd<'_>) -> Result<(), LinkError> {
-    crate::netns::run_in_netns(netns, || Ok(Netlink::open().and_then(|nl| nl.set_up("lo"))))
-        .map_err(LinkError::Netns)?
-}
-
 /// Docker's MAC for an IPv4 address, `02:42:` followed by the address bytes, so a
 /// container's MAC is stable and unique on its network.
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {

@@ -478,6 +478,15 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|e| fail(format!("sethostname: {e}")))?;
     }
+    let new_net = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| {
+            v.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+        });
+    if new_net {
+        sys::loopback_up().map_err(|e| fail(format!("bring up lo: {e}")))?;
+    }
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         // SAFETY: pointer and length of a live byte slice.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {

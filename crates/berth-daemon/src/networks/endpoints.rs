@@ -394,20 +394,9 @@ pub async fn plumb(
         }
     }
     let needs_dns = links.iter().any(|(_, n, _)| !n.is_default_bridge());
+    // (A namespace with no endpoint has only its loopback; the runtime brings it up.)
     if links.is_empty() && prep.published.is_none() {
-        let mode = rec.host_config.network_mode.as_str();
-        if mode == "host" || mode.starts_with("container:") {
-            return Ok(());
-        }
-        // A namespace of its own with no endpoint: only loopback, which must be up.
-        let ns = berth_net::netns::open_netns_of(pid as i32)
-            .map_err(|e| DaemonError::io(format!("open network namespace of {}", c.id), e))?;
-        return tokio::task::spawn_blocking(move || {
-            berth_net::link::loopback_up(ns.as_fd())
-                .map_err(|e| DaemonError::Other(format!("bring up lo: {e}")))
-        })
-        .await
-        .map_err(|e| DaemonError::Other(format!("network task: {e}")))?;
+        return Ok(());
     }
     let ns = berth_net::netns::open_netns_of(pid as i32)
         .map_err(|e| DaemonError::io(format!("open network namespace of {}", c.id), e))?;

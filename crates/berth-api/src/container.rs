@@ -323,6 +323,11 @@ pub struct ContainerInspect {
     pub mounts: Vec<MountPoint>,
     pub config: Config,
     pub network_settings: Value,
+    /// With `?size=1` only (walks the container's layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_rw: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_root_fs: Option<i64>,
 }
 
 /// One row of `GET /containers/json`.

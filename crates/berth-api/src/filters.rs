@@ -45,6 +45,20 @@ impl Filters {
     }
 
     /// The values given for a key (empty when absent).
+    /// Go's `filters.Args.Match`: true when `key` has no values, when a value equals
+    /// `source`, or when a value, read as a regular expression, matches part of it (so
+    /// `name=^web$`, `name=w.b` and `id=c0ffee` in the middle of an ID all work).
+    pub fn matches(&self, key: &str, source: &str) -> bool {
+        let values = self.get(key);
+        values.is_empty()
+            || values.iter().any(|v| {
+                v == source
+                    || regex::Regex::new(v)
+                        .map(|re| re.is_match(source))
+                        .unwrap_or(false)
+            })
+    }
+
     pub fn get(&self, key: &str) -> &[String] {
         self.0.get(key).map(Vec::as_slice).unwrap_or(&[])
     }

@@ -59,6 +59,9 @@ pub struct NetworkCreateRequest {
     pub ingress: bool,
     #[serde(default, deserialize_with = "crate::de::null_default")]
     pub config_only: bool,
+    /// `{"Network": "<config-only network>"}` (`--config-from`).
+    #[serde(default)]
+    pub config_from: Option<BTreeMap<String, String>>,
     #[serde(default, rename = "IPAM")]
     pub ipam: Option<Ipam>,
     #[serde(default, rename = "EnableIPv4")]

@@ -113,4 +113,15 @@ pub fn matches(ev: &Event, filters: &berth_api::filters::Filters) -> bool {
             berth_api::filters::label_matches(v, &ev.actor.attributes)
         })
         && check("scope", &|v| v == "local")
+        // moby's fuzzyMatchName: the actor's ID or `name` attribute starts with the value.
+        && check("network", &|v| {
+            ev.kind == "network" && (ev.actor.id.starts_with(v) || name.starts_with(v))
+        })
+        && check("volume", &|v| {
+            ev.kind == "volume" && (ev.actor.id.starts_with(v) || name.starts_with(v))
+        })
+        // Swarm objects and plugins never occur on this engine.
+        && ["config", "node", "plugin", "secret", "service"]
+            .iter()
+            .all(|k| filters.get(k).is_empty())
 }

@@ -273,33 +273,51 @@ pub async fn events(daemon: &Arc<Daemon>, req: &Req) -> HandlerResult {
     Ok(http::streaming("application/json", body_rx))
 }
 
-pub async fn df(daemon: &Arc<Daemon>) -> HandlerResult {
+pub async fn df(daemon: &Arc<Daemon>, req: &Req) -> HandlerResult {
+    // `type=container|image|volume|build-cache` (API ≥ 1.42) limits the answer.
+    let types: Vec<String> = req.q_all("type");
+    for t in &types {
+        if !["container", "image", "volume", "build-cache"].contains(&t.as_str()) {
+            return Err(ApiError::invalid(format!("unknown object type: {t}")).into());
+        }
+    }
+    let want = move |t: &str| types.is_empty() || types.iter().any(|x| x == t);
     let d = daemon.clone();
     let value = tokio::task::spawn_blocking(move || {
-        let mut images = d
-            .images
-            .summaries(&d, &Filters::default(), true)
-            .unwrap_or_default();
-        d.images.fill_shared_sizes(&mut images);
-        let layers_size: i64 = d.images.layers_size();
-        let containers: Vec<_> = d
-            .containers
-            .all()
-            .iter()
-            .map(|c| {
-                let rec = c.snapshot();
-                let mut s = crate::containers::list::summary(&d, &rec);
-                crate::containers::list::fill_sizes(&d, &mut s);
-                s
-            })
-            .collect();
-        json!({
-            "LayersSize": layers_size,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": crate::volumes::handlers::disk_usage(&d),
-            "BuildCache": [],
-        })
+        let mut out = serde_json::Map::new();
+        if want("image") {
+            let mut images = d
+                .images
+                .summaries(&d, &Filters::default(), true)
+                .unwrap_or_default();
+            d.images.fill_shared_sizes(&mut images);
+            out.insert("LayersSize".into(), json!(d.images.layers_size()));
+            out.insert("Images".into(), json!(images));
+        }
+        if want("container") {
+            let containers: Vec<_> = d
+                .containers
+                .all()
+                .iter()
+                .map(|c| {
+                    let rec = c.snapshot();
+                    let mut s = crate::containers::list::summary(&d, &rec);
+                    crate::containers::list::fill_sizes(&d, &mut s);
+                    s
+                })
+                .collect();
+            out.insert("Containers".into(), json!(containers));
+        }
+        if want("volume") {
+            out.insert(
+                "Volumes".into(),
+                json!(crate::volumes::handlers::disk_usage(&d)),
+            );
+        }
+        if want("build-cache") {
+            out.insert("BuildCache".into(), json!([]));
+        }
+        serde_json::Value::Object(out)
     })
     .await
     .map_err(|e| crate::DaemonError::Other(e.to_string()))?;

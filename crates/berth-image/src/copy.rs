@@ -388,6 +388,13 @@ fn child_name(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     if prefix.is_empty() {
         return name.to_vec();
     }
+    // The container's root is archived as `/`, its children as `/bin`... (moby's rebase of
+    // the root gives one leading slash, never two).
+    if prefix == b"/" {
+        let mut v = b"/".to_vec();
+        v.extend_from_slice(name);
+        return v;
+    }
     let mut v = prefix.to_vec();
     v.push(b'/');
     v.extend_from_slice(name);
@@ -540,7 +547,9 @@ impl<W: Write> TarWalk<W> {
         if own_entry {
             let h = header_for(&st, tar::EntryType::Directory);
             let mut n = name.clone();
-            n.push(b'/');
+            if n != b"/" {
+                n.push(b'/');
+            }
             self.xattrs(fd.as_fd(), &n)?;
             self.put(h, &n, None, io::empty())?;
         }

@@ -117,6 +117,16 @@ fn rebase_name(name: &[u8], rebase: &Option<(Vec<u8>, Vec<u8>)>) -> Vec<u8> {
     let Some((old, new)) = rebase else {
         return name.to_vec();
     };
+    // A container's root arrives as `/`, `/bin`...: all of it moves under `new`.
+    if old.as_slice() == b"/" {
+        let rest = name.strip_prefix(b"/").unwrap_or(name);
+        let mut v = new.clone();
+        if !rest.is_empty() {
+            v.push(b'/');
+            v.extend_from_slice(rest);
+        }
+        return v;
+    }
     let trimmed = name.strip_suffix(b"/").unwrap_or(name);
     if trimmed == old.as_slice() || name.starts_with(&[old.as_slice(), b"/"].concat()) {
         let mut v = new.clone();

@@ -296,6 +296,31 @@ fn cp_tar_streams_and_stopped_containers() {
         &format!("{c}:/"),
     ])
     .ok();
+    // The whole root, with either CLI, lands under the new name; its tar names start with
+    // one slash at most, as moby's root rebase gives.
+    for which in ["docker", "berth"] {
+        let root_out = h.join(format!("root-{which}"));
+        cli(
+            &d,
+            which,
+            &["cp", &format!("{c}:/"), root_out.to_str().unwrap()],
+        )
+        .ok();
+        assert!(root_out.join("bin/busybox").exists(), "{which}: root copy");
+        assert!(root_out.join("data.txt").exists(), "{which}: root copy");
+    }
+    let tar = d
+        .docker_cmd(&["cp", &format!("{c}:/"), "-"])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut names = Vec::new();
+    for e in tar::Archive::new(tar.as_slice()).entries().unwrap() {
+        names.push(String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned());
+    }
+    assert_eq!(names[0], "/", "{names:?}");
+    assert!(names.iter().any(|n| n == "/bin/busybox"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("//")), "{names:?}");
     // Out of it too, and a tar on stdout.
     let out = h.join("out");
     d.berth(&["cp", &format!("{c}:/tmp/in"), out.to_str().unwrap()])

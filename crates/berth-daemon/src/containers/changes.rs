@@ -7,9 +7,20 @@ use crate::error::{DaemonError, Result};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// Mount points the daemon itself creates in every container's upper dir; Docker keeps
-/// them in the container's init layer, so neither `diff` nor `commit` shows them.
-pub const ENGINE_FILES: &[&str] = &["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"];
+/// Mount points the engine itself creates in every container's upper dir; Docker keeps
+/// them in the container's init layer (moby's `initlayer.Setup`), so neither `diff` nor
+/// `commit` shows them. /dev, /proc and /sys only ever hold mount points in the upper dir:
+/// the container's writes there land in the filesystems mounted over them.
+pub const ENGINE_FILES: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/etc/mtab",
+    "/.dockerenv",
+    "/dev",
+    "/proc",
+    "/sys",
+];
 
 pub async fn changes(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<Value> {
     let rec = c.snapshot();

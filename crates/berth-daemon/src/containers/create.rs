@@ -347,6 +347,7 @@ pub async fn create(
     if config.image.is_empty() {
         return Err(ApiError::invalid("no image specified").into());
     }
+    super::health::validate(&mut config.healthcheck, api_version)?;
     let image = daemon.images.resolve(&config.image)?;
     let image_config = daemon.images.container_config(&image)?;
     validate_host_config(&host_config)?;

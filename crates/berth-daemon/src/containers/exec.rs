@@ -40,7 +40,7 @@ impl ExecInstance {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn send(&self, kind: FrameKind, payload: &[u8]) -> bool {
+    pub(super) async fn send(&self, kind: FrameKind, payload: &[u8]) -> bool {
         match self.writer.lock().await.as_mut() {
             Some(w) => w.write_all(&encode_frame(kind, payload)).await.is_ok(),
             None => false,
@@ -127,7 +127,7 @@ pub fn inspect(inst: &ExecInstance) -> ExecInspect {
 }
 
 /// Writes process.json for the exec and spawns its monitor.
-async fn launch(
+pub(super) async fn launch(
     daemon: &Arc<Daemon>,
     c: &Arc<Container>,
     inst: &Arc<ExecInstance>,

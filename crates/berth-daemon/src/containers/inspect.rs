@@ -35,7 +35,14 @@ pub fn network_settings(rec: &super::ContainerRecord) -> serde_json::Value {
         } else {
             String::new()
         },
-        "Ports": if running { serde_json::to_value(&rec.ports).unwrap_or(json!({})) } else { json!({}) },
+        // moby: `{}` until the first start, the map while running, `null` once stopped.
+        "Ports": if running {
+            serde_json::to_value(&rec.ports).unwrap_or(json!({}))
+        } else if rec.has_been_started {
+            serde_json::Value::Null
+        } else {
+            json!({})
+        },
         "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
         "EndpointID": bridge.endpoint_id, "Gateway": bridge.gateway, "GlobalIPv6Address": "",
@@ -95,5 +102,7 @@ pub fn inspect(daemon: &Arc<Daemon>, c: &Arc<Container>) -> ContainerInspect {
         mounts: rec.mounts.clone(),
         config: rec.config.clone(),
         network_settings: network_settings(&rec),
+        size_rw: None,
+        size_root_fs: None,
     }
 }

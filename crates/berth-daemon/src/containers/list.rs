@@ -74,7 +74,11 @@ pub fn status_text(rec: &ContainerRecord) -> String {
         return if s.paused {
             format!("Up {up} (Paused)")
         } else {
-            format!("Up {up}")
+            match health_status(rec) {
+                "starting" => format!("Up {up} (health: starting)"),
+                "none" => format!("Up {up}"),
+                h => format!("Up {up} ({h})"),
+            }
         };
     }
     if s.status == "removing" {
@@ -91,6 +95,52 @@ pub fn status_text(rec: &ContainerRecord) -> String {
         s.exit_code,
         human_duration(since(&s.finished_at))
     )
+}
+
+/// `starting`, `healthy`, `unhealthy`, or `none` without a healthcheck.
+fn health_status(rec: &ContainerRecord) -> &str {
+    rec.state
+        .health
+        .as_ref()
+        .and_then(|h| h.get("Status"))
+        .and_then(|s| s.as_str())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("none")
+}
+
+/// `publish`/`expose` filter values: `80`, `80/udp`, `8000-8010/tcp` (no `:`), as
+/// `(port, proto)` pairs; moby's `portOp`.
+fn port_filter(key: &str, values: &[String]) -> Result<Vec<(u16, String)>, ApiError> {
+    let mut out = Vec::new();
+    for value in values {
+        if value.contains(':') {
+            return Err(ApiError::invalid(format!(
+                "filter for '{key}' should not contain ':': {value}"
+            )));
+        }
+        let (port, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+        let bad = || {
+            ApiError::invalid(format!(
+                "error while looking up for {key} {value}: invalid port range: {port}"
+            ))
+        };
+        let (start, end) = match port.split_once('-') {
+            Some((a, b)) => (
+                a.parse::<u16>().map_err(|_| bad())?,
+                b.parse::<u16>().map_err(|_| bad())?,
+            ),
+            None => {
+                let p = port.parse::<u16>().map_err(|_| bad())?;
+                (p, p)
+            }
+        };
+        if end < start {
+            return Err(bad());
+        }
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        out.extend((start..=end).map(|p| (p, proto.to_lowercase())));
+    }
+    Ok(out)
 }
 
 fn state_name(rec: &ContainerRecord) -> String {
@@ -154,22 +204,91 @@ pub fn summary(daemon: &Daemon, rec: &ContainerRecord) -> ContainerSummary {
     }
 }
 
-fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, all: &[Arc<Container>]) -> bool {
+/// Filter values checked once per request (moby's `foldFilter`).
+struct Prepared {
+    publish: Vec<(u16, String)>,
+    expose: Vec<(u16, String)>,
+    /// `created` of the `before` / `since` containers.
+    before: Option<String>,
+    since: Option<String>,
+}
+
+fn find_created(all: &[Arc<Container>], value: &str) -> Result<String, ApiError> {
+    let bare = value.trim_start_matches('/');
+    all.iter()
+        .find(|c| c.id == value)
+        .or_else(|| all.iter().find(|c| c.rec().name == bare))
+        .or_else(|| {
+            let hits: Vec<_> = all.iter().filter(|c| c.id.starts_with(value)).collect();
+            (hits.len() == 1).then(|| hits[0])
+        })
+        .map(|c| c.rec().created.clone())
+        .ok_or_else(|| ApiError::not_found(format!("No such container: {value}")))
+}
+
+fn prepare(f: &Filters, all: &[Arc<Container>]) -> Result<Prepared, ApiError> {
+    for v in f.get("exited") {
+        if v.parse::<i64>().is_err() {
+            return Err(ApiError::invalid(format!(
+                "invalid filter 'exited={v}': strconv.Atoi: parsing \"{v}\": invalid syntax"
+            )));
+        }
+    }
+    for v in f.get("health") {
+        if !["none", "starting", "healthy", "unhealthy"].contains(&v.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "invalid filter 'health={v}': invalid value for health ({v}): must be one of none, starting, healthy, unhealthy"
+            )));
+        }
+    }
+    for v in f.get("is-task") {
+        if !matches!(v.to_lowercase().as_str(), "true" | "false" | "1" | "0") {
+            return Err(ApiError::invalid(format!(
+                "strconv.ParseBool: parsing \"{v}\": invalid syntax"
+            )));
+        }
+    }
+    let one = |key: &str| -> Result<Option<String>, ApiError> {
+        f.get(key).last().map(|v| find_created(all, v)).transpose()
+    };
+    Ok(Prepared {
+        publish: port_filter("publish", f.get("publish"))?,
+        expose: port_filter("expose", f.get("expose"))?,
+        before: one("before")?,
+        since: one("since")?,
+    })
+}
+
+fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, p: &Prepared) -> bool {
     let any = |key: &str, pred: &dyn Fn(&str) -> bool| {
         let v = f.get(key);
         v.is_empty() || v.iter().any(|x| pred(x))
     };
     let labels = rec.config.labels.clone().unwrap_or_default();
     let state = state_name(rec);
-    let created = |key: &str| -> Option<String> {
-        all.iter()
-            .find(|c| c.id.starts_with(key) || c.rec().name == key.trim_start_matches('/'))
-            .map(|c| c.rec().created.clone())
+    let ports = if rec.state.running {
+        crate::networks::ports::summary(&rec.ports)
+    } else {
+        vec![]
     };
-    // Label filters are ANDed together; others are ORed within a key.
+    let port_ok = (p.publish.is_empty() && p.expose.is_empty())
+        || ports.iter().any(|port| {
+            let proto = port["Type"].as_str().unwrap_or("tcp").to_lowercase();
+            let public = port["PublicPort"].as_u64();
+            let private = port["PrivatePort"].as_u64();
+            p.publish
+                .iter()
+                .any(|(n, pr)| public == Some(*n as u64) && *pr == proto)
+                || p.expose
+                    .iter()
+                    .any(|(n, pr)| private == Some(*n as u64) && *pr == proto)
+        });
+    // Label filters are ANDed together; others are ORed within a key. `name` and `id` are
+    // regular expressions, as in moby.
     f.get("label").iter().all(|l| label_matches(l, &labels))
-        && any("id", &|v| rec.id.starts_with(v))
-        && any("name", &|v| rec.name.contains(v.trim_start_matches('/')))
+        && f.matches("id", &rec.id)
+        && (f.matches("name", &rec.name) || f.matches("name", &format!("/{}", rec.name)))
+        && port_ok
         && any("status", &|v| v == state)
         && any("exited", &|v| {
             state == "exited" && v.parse::<i64>().ok() == Some(rec.state.exit_code)
@@ -185,13 +304,9 @@ fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, all: &[Arc<Conta
                     v == name || (!ep.network_id.is_empty() && ep.network_id.starts_with(v))
                 })
         })
-        && any("before", &|v| {
-            created(v).map(|t| rec.created < t).unwrap_or(false)
-        })
-        && any("since", &|v| {
-            created(v).map(|t| rec.created > t).unwrap_or(false)
-        })
-        && any("health", &|v| v == "none")
+        && p.before.as_ref().is_none_or(|t| rec.created < *t)
+        && p.since.as_ref().is_none_or(|t| rec.created > *t)
+        && any("health", &|v| v == health_status(rec))
         && any("volume", &|v| {
             rec.mounts
                 .iter()
@@ -229,21 +344,22 @@ pub fn list(
         ]
         .contains(&s.as_str())
         {
-            return Err(ApiError::invalid(format!("invalid filter 'status={s}'")));
+            return Err(ApiError::invalid(format!(
+                "invalid filter 'status={s}': invalid value for state ({s}): must be one of created, running, paused, restarting, removing, exited, dead"
+            )));
         }
     }
     let containers = daemon.containers.all();
     let mut recs: Vec<ContainerRecord> = containers.iter().map(|c| c.snapshot()).collect();
     recs.sort_by(|a, b| b.created.cmp(&a.created));
-    let show_all = all
-        || limit.map(|l| l > 0).unwrap_or(false)
-        || latest
-        || !f.get("status").is_empty()
-        || !f.get("exited").is_empty();
+    let prepared = prepare(f, &containers)?;
+    // Only `status` implies `all` (moby); `exited=N` without `-a` shows nothing.
+    let show_all =
+        all || limit.map(|l| l > 0).unwrap_or(false) || latest || !f.get("status").is_empty();
     let mut out: Vec<ContainerSummary> = recs
         .iter()
         .filter(|r| show_all || r.state.running)
-        .filter(|r| matches(daemon, r, f, &containers))
+        .filter(|r| matches(daemon, r, f, &prepared))
         .map(|r| summary(daemon, r))
         .collect();
     let limit = if latest { Some(1) } else { limit };

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod create;
 pub mod devices;
 pub mod exec;
+pub mod health;
 pub mod host_options;
 pub mod inspect;
 pub mod kill;
@@ -112,6 +113,8 @@ pub struct Container {
     pub op_lock: tokio::sync::Mutex<()>,
     /// The write half of the connection to this container's monitor, while it runs.
     pub monitor: tokio::sync::Mutex<Option<monitor_link::MonitorWriter>>,
+    /// The healthcheck monitor, while one runs.
+    pub health: health::Monitor,
 }
 
 impl Container {
@@ -130,6 +133,7 @@ impl Container {
             lifecycle,
             op_lock: tokio::sync::Mutex::new(()),
             monitor: tokio::sync::Mutex::new(None),
+            health: Default::default(),
         })
     }
 

@@ -231,6 +231,8 @@ pub fn handle_exit(
 }
 
 async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Option<ExitStatus>) {
+    // Health checks come back if and when the container starts again.
+    super::health::stop(c);
     let paths = daemon.container_paths(&c.id);
     // The monitor may still be writing exit.json when the socket closes.
     let mut status = status;
@@ -271,6 +273,7 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
         rec.state.error = error;
         rec.monitor_pid = 0;
     }
+    crate::networks::endpoints::endpoint_events(daemon, c, "disconnect");
     crate::networks::endpoints::release(daemon, c).await;
     let exited_paths = paths.clone();
     let _ = tokio::task::spawn_blocking(move || {
@@ -291,7 +294,22 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
     if oom {
         daemon.container_event(c, "oom", &[]);
     }
-    daemon.container_event(c, "die", &[("exitCode", code.to_string())]);
+    // moby's execDuration: whole seconds the process ran.
+    let ran = chrono::DateTime::parse_from_rfc3339(&c.rec().state.started_at)
+        .map(|t| {
+            (chrono::Utc::now() - t.with_timezone(&chrono::Utc))
+                .num_seconds()
+                .max(0)
+        })
+        .unwrap_or(0);
+    daemon.container_event(
+        c,
+        "die",
+        &[
+            ("exitCode", code.to_string()),
+            ("execDuration", ran.to_string()),
+        ],
+    );
     let _ = c.output.send(Output::Exit(code));
     c.lifecycle.send_modify(|l: &mut Lifecycle| {
         l.exits += 1;

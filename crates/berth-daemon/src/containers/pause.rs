@@ -34,6 +34,7 @@ pub async fn pause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
         return Err(ApiError::conflict(format!("container {id} is already paused")).into());
     }
     set_frozen(daemon, c, true).await?;
+    super::health::update(daemon, c);
     daemon.persist(c)?;
     daemon.container_event(c, "pause", &[]);
     Ok(())
@@ -49,6 +50,7 @@ pub async fn unpause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
         return Err(ApiError::conflict(format!("container {id} is not paused")).into());
     }
     set_frozen(daemon, c, false).await?;
+    super::health::update(daemon, c);
     daemon.persist(c)?;
     daemon.container_event(c, "unpause", &[]);
     Ok(())

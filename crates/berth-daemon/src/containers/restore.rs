@@ -52,6 +52,8 @@ pub async fn restore(daemon: &Arc<Daemon>) -> Result<()> {
             continue;
         }
         if monitor_alive(&paths.monitor_pid_file(), &c.id) && paths.socket().exists() {
+            // Before the link, so that an exit seen by the link always stops it.
+            super::health::init(daemon, &c);
             match monitor_link::link_container(daemon, &c, false).await {
                 Ok(()) => {
                     crate::networks::endpoints::readopt(daemon, &c);

@@ -270,8 +270,10 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     }
     c.lifecycle
         .send_modify(|l: &mut Lifecycle| l.running = true);
+    super::health::init(daemon, c);
     daemon.persist(c)?;
     // Before the link: a container that exits at once must not show `unmount` first.
+    crate::networks::endpoints::endpoint_events(daemon, c, "connect");
     let plan = c.rec().mount_plan.clone();
     crate::volumes::mount_events(daemon, &c.id, &plan);
     monitor_link::link_container(daemon, c, true).await?;

@@ -236,7 +236,8 @@ fn allocate(
         berth_net::link::parse_mac(&ep.mac_address).unwrap_or_else(|| berth_net::link::mac_for(ip));
     ep.mac_address = berth_net::link::format_mac(mac);
     ep.endpoint_id = crate::ids::new_id();
-    ep.dns_names = Some(dns_names(rec, &n, &ep));
+    // moby fills DNSNames only on user-defined networks (the embedded DNS serves those).
+    ep.dns_names = (!n.is_default_bridge()).then(|| dns_names(rec, &n, &ep));
     Ok(ep)
 }
 
@@ -250,15 +251,44 @@ fn release_endpoint(daemon: &Daemon, ep: &mut EndpointSettings) {
             Ok(())
         });
     }
-    let user_mac = ep.mac_address.clone();
+    // A MAC the user asked for stays; the one generated from the address (02:42:<ip>)
+    // goes with it, as moby clears a stopped container's MacAddress.
+    if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
+        if ep.mac_address == berth_net::link::format_mac(berth_net::link::mac_for(ip)) {
+            ep.mac_address.clear();
+        }
+    }
     ep.ip_address.clear();
     ep.ip_prefix_len = 0;
     ep.gateway.clear();
     ep.endpoint_id.clear();
     ep.dns_names = None;
-    // A MAC the user asked for stays; a generated one goes with the address.
-    if ep.ipam_config.is_none() && !user_mac.is_empty() {
-        ep.mac_address = user_mac;
+}
+
+/// `network connect` / `network disconnect` events for every network of a container
+/// that starts or stops, as moby's connectToNetwork / disconnectFromNetwork emit them.
+pub fn endpoint_events(daemon: &Daemon, c: &Container, action: &str) {
+    let nets: Vec<String> = c
+        .rec()
+        .networks
+        .values()
+        .map(|ep| ep.network_id.clone())
+        .collect();
+    for id in nets {
+        let Some(n) = daemon.networks.get(&id) else {
+            continue;
+        };
+        daemon.events.publish(
+            "network",
+            action,
+            &n.id,
+            [
+                ("container".to_string(), c.id.clone()),
+                ("name".to_string(), n.name.clone()),
+                ("type".to_string(), n.driver.clone()),
+            ]
+            .into(),
+        );
     }
 }
 

@@ -66,6 +66,25 @@ pub fn list(daemon: &Daemon, f: &Filters) -> Result<Vec<NetworkResource>> {
             return Err(ApiError::invalid(format!("invalid filter: 'type'='{t}'")).into());
         }
     }
+    let dangling_filter = match f.get("dangling") {
+        [] => None,
+        [d] => match d.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => {
+                return Err(ApiError::invalid(
+                    "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")",
+                )
+                .into())
+            }
+        },
+        _ => {
+            return Err(ApiError::invalid(
+                "got more than one value for filter key \"dangling\"",
+            )
+            .into())
+        }
+    };
     let mut out = Vec::new();
     for n in daemon.networks.all() {
         let any = |key: &str, test: &dyn Fn(&str) -> bool| {
@@ -73,8 +92,8 @@ pub fn list(daemon: &Daemon, f: &Filters) -> Result<Vec<NetworkResource>> {
             v.is_empty() || v.iter().any(|x| test(x))
         };
         if !any("driver", &|d| d == n.driver)
-            || !any("id", &|i| n.id.starts_with(i))
-            || !any("name", &|x| n.name.contains(x))
+            || !f.matches("id", &n.id)
+            || !f.matches("name", &n.name)
             || !any("scope", &|s| s == "local")
             || !any("type", &|t| (t == "builtin") == n.is_predefined())
         {
@@ -83,8 +102,7 @@ pub fn list(daemon: &Daemon, f: &Filters) -> Result<Vec<NetworkResource>> {
         if !f.get("label").iter().all(|l| label_matches(l, &n.labels)) {
             continue;
         }
-        if let Some(d) = f.get("dangling").first() {
-            let want = matches!(d.as_str(), "true" | "1");
+        if let Some(want) = dangling_filter {
             let dangling = !n.is_predefined() && active(daemon, &n.id).is_empty();
             if want != dangling {
                 continue;
@@ -149,8 +167,23 @@ pub async fn create(
     if req.enable_ipv6 == Some(true) {
         return Err(ApiError::invalid("IPv6 networks are not supported by berth yet").into());
     }
-    if req.config_only || req.ingress {
-        return Err(ApiError::invalid("config-only and ingress networks need swarm mode").into());
+    if req.ingress {
+        return Err(ApiError::invalid("ingress networks need swarm mode").into());
+    }
+    if req.config_only {
+        return Err(ApiError::invalid("berth does not support config-only networks yet").into());
+    }
+    if let Some(from) = req
+        .config_from
+        .as_ref()
+        .and_then(|c| c.get("Network"))
+        .filter(|n| !n.is_empty())
+    {
+        // No config-only network can exist here, so none can be a source.
+        return Err(ApiError::not_found(format!(
+            "configuration network \"{from}\" does not exist"
+        ))
+        .into());
     }
     if daemon.networks.all().iter().any(|n| n.name == name) {
         return Err(ApiError::conflict(format!("network with name {name} already exists")).into());
@@ -245,8 +278,24 @@ pub async fn create(
     } else {
         Some(parse_net(&cfg.ip_range, "ip-range")?)
     };
-    let ipam = NetworkIpam::new(subnet, gateway, ip_range)
+    let mut ipam = NetworkIpam::new(subnet, gateway, ip_range)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let aux = cfg.auxiliary_addresses.clone().unwrap_or_default();
+    for (k, v) in &aux {
+        let ip: Option<Ipv4Addr> = v.parse().ok();
+        match ip {
+            Some(ip) if subnet.contains(ip) => {
+                ipam.allocate(Some(ip))
+                    .map_err(|e| ApiError::invalid(format!("auxiliary address {k}={v}: {e}")))?;
+            }
+            _ => {
+                return Err(forbidden(format!(
+                    "auxiliary address: ({k}:{v}) must belong to the master pool: {subnet}"
+                ))
+                .into())
+            }
+        }
+    }
     let mut opts = options.clone();
     opts.retain(|k, _| k != super::OPT_DEFAULT_BRIDGE);
     let rec = NetworkRecord {
@@ -263,6 +312,8 @@ pub async fn create(
         user_subnet: !cfg.subnet.is_empty(),
         ip_range_given: ip_range.is_some(),
         mtu,
+        aux_addresses: aux,
+        ipam_options: req.ipam.as_ref().and_then(|i| i.options.clone()),
     };
     daemon.networks.persist(&*daemon.store, &[&rec])?;
     let d = daemon.clone();
@@ -380,9 +431,12 @@ pub async fn prune(daemon: &Arc<Daemon>, f: &Filters) -> Result<NetworkPruneResp
             deleted.push(n.name.clone());
         }
     }
-    daemon
-        .events
-        .publish("network", "prune", "", BTreeMap::new());
+    daemon.events.publish(
+        "network",
+        "prune",
+        "",
+        BTreeMap::from([("reclaimed".to_string(), "0".to_string())]),
+    );
     Ok(NetworkPruneResponse {
         networks_deleted: Some(deleted),
     })

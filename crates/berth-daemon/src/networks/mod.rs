@@ -61,6 +61,12 @@ pub struct NetworkRecord {
     pub ip_range_given: bool,
     #[serde(default)]
     pub mtu: u32,
+    /// `--aux-address name=ip`: reserved in the IPAM, never given to a container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux_addresses: BTreeMap<String, String>,
+    /// `--ipam-opt` as given (inspect shows them; the default IPAM driver uses none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipam_options: Option<BTreeMap<String, String>>,
 }
 
 impl NetworkRecord {
@@ -107,7 +113,8 @@ impl NetworkRecord {
                 subnet: i.subnet.to_string(),
                 ip_range: i.ip_range.map(|r| r.to_string()).unwrap_or_default(),
                 gateway: i.gateway.to_string(),
-                auxiliary_addresses: None,
+                auxiliary_addresses: (!self.aux_addresses.is_empty())
+                    .then(|| self.aux_addresses.clone()),
             }]
         });
         NetworkResource {
@@ -120,7 +127,7 @@ impl NetworkRecord {
             enable_ipv6: false,
             ipam: Ipam {
                 driver: "default".into(),
-                options: None,
+                options: self.ipam_options.clone(),
                 config: Some(config.unwrap_or_default()),
             },
             internal: self.internal,

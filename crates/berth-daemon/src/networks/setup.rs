@@ -37,6 +37,8 @@ fn predefined(name: &str, driver: &str) -> NetworkRecord {
         user_subnet: false,
         ip_range_given: false,
         mtu: 0,
+        aux_addresses: BTreeMap::new(),
+        ipam_options: None,
     }
 }
 

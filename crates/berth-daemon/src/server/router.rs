@@ -61,7 +61,13 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
         (&M::GET, ["version"]) => Ok(http::json(StatusCode::OK, &crate::system::version())),
         (&M::GET, ["info"]) => Ok(http::json(StatusCode::OK, &crate::system::info(daemon))),
         (&M::GET, ["events"]) => crate::system::events(daemon, req).await,
-        (&M::GET, ["system", "df"]) => crate::system::df(daemon).await,
+        (&M::GET, ["system", "df"]) => crate::system::df(daemon, req).await,
+        // No build cache yet (the classic builder is on the roadmap): nothing to prune, but
+        // `docker system prune` and `docker builder prune` call this and must succeed.
+        (&M::POST, ["build", "prune"]) => Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": 0}),
+        )),
 
         (&M::POST, ["containers", "create"]) => {
             let body: berth_api::container::CreateRequest = req.json().await?;
@@ -166,10 +172,20 @@ async fn container_route(
     use Method as M;
     let c = daemon.containers.find(id)?;
     match (m, rest) {
-        (&M::GET, ["json"]) => Ok(http::json(
-            StatusCode::OK,
-            &containers::inspect::inspect(daemon, &c),
-        )),
+        (&M::GET, ["json"]) => {
+            let mut body = containers::inspect::inspect(daemon, &c);
+            if req.qbool("size") {
+                let (d, id, image) = (daemon.clone(), c.id.clone(), body.image.clone());
+                let rw = tokio::task::spawn_blocking(move || {
+                    containers::prune::dir_size(&d.container_paths(&id).upper()) as i64
+                })
+                .await
+                .map_err(|e| crate::DaemonError::Other(e.to_string()))?;
+                body.size_rw = Some(rw);
+                body.size_root_fs = Some(rw + daemon.images.image_size(&image));
+            }
+            Ok(http::json(StatusCode::OK, &body))
+        }
         (&M::POST, ["start"]) => {
             containers::start::start(daemon, &c).await?;
             Ok(http::no_content())

@@ -97,7 +97,7 @@ fn matches(daemon: &Daemon, v: &VolumeRecord, f: &Filters) -> bool {
         let vals = f.get(key);
         vals.is_empty() || vals.iter().any(|x| test(x))
     };
-    if !any("name", &|n| v.name.contains(n)) || !any("driver", &|d| d == v.driver) {
+    if !f.matches("name", &v.name) || !any("driver", &|d| d == v.driver) {
         return false;
     }
     if !f.get("label").iter().all(|l| label_matches(l, &v.labels))
@@ -152,6 +152,11 @@ pub fn prune(daemon: &Daemon, f: &Filters, legacy: bool) -> Result<VolumePruneRe
         if !all && !v.is_anonymous() {
             continue;
         }
+        // A volume with driver options (a tmpfs, an NFS or device mount) is never pruned,
+        // as in moby: its data may live outside Docker's control.
+        if !v.options.is_empty() {
+            continue;
+        }
         if !f.get("label").iter().all(|l| label_matches(l, &v.labels))
             || f.get("label!").iter().any(|l| label_matches(l, &v.labels))
         {
@@ -167,9 +172,12 @@ pub fn prune(daemon: &Daemon, f: &Filters, legacy: bool) -> Result<VolumePruneRe
             deleted.push(v.name.clone());
         }
     }
-    daemon
-        .events
-        .publish("volume", "prune", "", std::collections::BTreeMap::new());
+    daemon.events.publish(
+        "volume",
+        "prune",
+        "",
+        std::collections::BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
+    );
     Ok(VolumePruneResponse {
         volumes_deleted: Some(deleted),
         space_reclaimed: reclaimed,

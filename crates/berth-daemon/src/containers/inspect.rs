@@ -94,6 +94,12 @@ pub fn inspect(daemon: &Arc<Daemon>, c: &Arc<Container>) -> ContainerInspect {
         graph_driver: json!({
             "Name": "overlay2",
             "Data": {
+                "ID": rec.id,
+                "LowerDir": daemon
+                    .images
+                    .lower_dirs(&rec.image_id)
+                    .map(|l| l.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"))
+                    .unwrap_or_default(),
                 "MergedDir": paths.rootfs().display().to_string(),
                 "UpperDir": paths.upper().display().to_string(),
                 "WorkDir": paths.work().display().to_string(),

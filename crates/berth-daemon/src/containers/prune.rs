@@ -71,14 +71,20 @@ pub fn parse_until(s: &str) -> Result<i64, ApiError> {
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(s.len()),
     );
-    let n: f64 = num
-        .parse()
-        .map_err(|_| ApiError::invalid(format!("invalid filter 'until={s}'")))?;
+    let n: f64 = num.parse().map_err(|_| {
+        ApiError::invalid(format!(
+            "failed to parse value as time or duration: \"{s}\""
+        ))
+    })?;
     let secs = match unit {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(ApiError::invalid(format!("invalid filter 'until={s}'"))),
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "failed to parse value as time or duration: \"{s}\""
+            )))
+        }
     };
     Ok(chrono::Utc::now().timestamp() - secs as i64)
 }

@@ -451,6 +451,53 @@ fn set_stdio(stdio: ChildStdio) -> Result<(), StartError> {
     Ok(())
 }
 
+/// runc's rule: a sysctl is written only where it stays inside a namespace of the
+/// container's own (or one it joined); never into the host's IPC, network or UTS
+/// namespace, whatever a caller put in the spec.
+fn sysctl_allowed(
+    key: &str,
+    namespaces: &[oci_spec::runtime::LinuxNamespace],
+) -> Result<(), String> {
+    let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return if has(LinuxNamespaceType::Ipc) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sysctl {key:?} is not allowed in the hosts ipc namespace"
+            ))
+        };
+    }
+    if key.starts_with("net.") {
+        return if has(LinuxNamespaceType::Network) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sysctl {key:?} not allowed in host network namespace"
+            ))
+        };
+    }
+    match key {
+        "kernel.domainname" if has(LinuxNamespaceType::Uts) => Ok(()),
+        "kernel.hostname" => Err(format!(
+            "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
+        )),
+        _ => Err(format!(
+            "sysctl {key:?} is not in a separate kernel namespace"
+        )),
+    }
+}
+
 /// Container-wide setup of an init: mounts, pivot_root, devices, pty, hostname, sysctl,
 /// masked/read-only paths, read-only root.
 fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result<(), StartError> {
@@ -497,10 +544,12 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
         }
     }
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
         for (k, v) in sysctl {
             if k.contains("..") || k.contains('/') {
                 return Err(fail(format!("invalid sysctl {k}")));
             }
+            sysctl_allowed(k, namespaces).map_err(fail)?;
             let p = format!("/proc/sys/{}", k.replace('.', "/"));
             std::fs::write(&p, v).map_err(|e| fail(format!("write sysctl {k}: {e}")))?;
         }
@@ -851,6 +900,40 @@ fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sysctls_stay_inside_the_containers_namespaces() {
+        let ns = |types: &[LinuxNamespaceType]| -> Vec<oci_spec::runtime::LinuxNamespace> {
+            types
+                .iter()
+                .map(|t| {
+                    oci_spec::runtime::LinuxNamespaceBuilder::default()
+                        .typ(*t)
+                        .build()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let own = ns(&[
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Uts,
+        ]);
+        assert!(sysctl_allowed("kernel.msgmax", &own).is_ok());
+        assert!(sysctl_allowed("fs.mqueue.msg_max", &own).is_ok());
+        assert!(sysctl_allowed("net.ipv4.ip_forward", &own).is_ok());
+        assert!(sysctl_allowed("kernel.domainname", &own).is_ok());
+        let host = ns(&[LinuxNamespaceType::Mount]);
+        assert!(sysctl_allowed("kernel.msgmax", &host)
+            .unwrap_err()
+            .contains("hosts ipc namespace"));
+        assert!(sysctl_allowed("net.ipv4.ip_forward", &host)
+            .unwrap_err()
+            .contains("host network namespace"));
+        assert!(sysctl_allowed("kernel.domainname", &host).is_err());
+        assert!(sysctl_allowed("kernel.hostname", &own).is_err());
+        assert!(sysctl_allowed("vm.swappiness", &own).is_err());
+    }
 
     #[test]
     fn look_path_messages() {

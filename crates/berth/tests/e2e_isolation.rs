@@ -329,6 +329,29 @@ fn ulimits_tmpfs_read_only_and_sysctls() {
         r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Sysctls":{"vm.swappiness":"1"}}}"#,
     );
     r.assert_error(400, "is not in a separate kernel namespace");
+    // An IPC sysctl with the host's IPC namespace would change the host: refused.
+    let before = std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "host",
+        "--sysctl",
+        "kernel.msgmax=1",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(o.code, 125, "{}", o.all());
+    assert!(
+        o.all()
+            .contains("is not allowed in the hosts ipc namespace"),
+        "{}",
+        o.all()
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/msgmax").unwrap(),
+        before
+    );
 }
 
 /// The masks are what hide host information: switched off (safely, read-only checks), the

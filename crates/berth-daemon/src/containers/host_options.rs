@@ -62,7 +62,7 @@ fn own_hard_limit(name: &str) -> Option<u64> {
 
 /// Namespaced sysctls a container may set (Docker's list; `net.*` only with its own
 /// network namespace).
-fn sysctl_allowed(key: &str, host_network: bool) -> Result<(), ApiError> {
+fn sysctl_allowed(key: &str, host_network: bool, host_ipc: bool) -> Result<(), ApiError> {
     const IPC: &[&str] = &[
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -74,6 +74,12 @@ fn sysctl_allowed(key: &str, host_network: bool) -> Result<(), ApiError> {
         "kernel.shm_rmid_forced",
     ];
     if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        // With `--ipc host` the write would land on the host's IPC namespace (runc's text).
+        if host_ipc {
+            return Err(ApiError::invalid(format!(
+                "sysctl {key:?} is not allowed in the hosts ipc namespace"
+            )));
+        }
         return Ok(());
     }
     if key.starts_with("net.") {
@@ -126,7 +132,7 @@ pub fn validate(hc: &HostConfig) -> Result<(), ApiError> {
         }
     }
     for key in hc.sysctls.iter().flatten().map(|(k, _)| k) {
-        sysctl_allowed(key, hc.network_mode == "host")?;
+        sysctl_allowed(key, hc.network_mode == "host", hc.ipc_mode == "host")?;
     }
     Ok(())
 }

@@ -296,10 +296,14 @@ fn ulimits_tmpfs_read_only_and_sysctls() {
     let out = d
         .docker(&[
             "run", "--rm", "--read-only", "--tmpfs", "/tmp:size=1m", "busybox", "sh", "-c",
-            "touch /x 2>/dev/null && echo root=rw || echo root=ro; touch /tmp/y && echo tmp=rw; grep ' /tmp ' /proc/mounts",
+            "touch /x 2>/dev/null && echo root=rw || echo root=ro; touch /tmp/y && echo tmp=rw; for f in hosts resolv.conf hostname; do echo >> /etc/$f 2>/dev/null && echo $f=rw; done; grep ' /tmp ' /proc/mounts",
         ])
         .out();
     assert!(out.contains("root=ro") && out.contains("tmp=rw"), "{out}");
+    // The engine's /etc files are read-only too, as in moby.
+    for f in ["hosts", "resolv.conf", "hostname"] {
+        assert!(!out.contains(&format!("{f}=rw")), "{out}");
+    }
     let tmp = out
         .lines()
         .find(|l| l.contains(" /tmp "))

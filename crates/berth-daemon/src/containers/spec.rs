@@ -247,9 +247,11 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
 
     // Files Docker bind-mounts into every container.
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.push(bind(&paths.resolv_conf(), "/etc/resolv.conf", false)?);
-    mounts.push(bind(&paths.hostname(), "/etc/hostname", false)?);
-    mounts.push(bind(&paths.hosts(), "/etc/hosts", false)?);
+    // Read-only with `--read-only`, as moby mounts them (`Writable: !ReadonlyRootfs`).
+    let ro = hc.readonly_rootfs;
+    mounts.push(bind(&paths.resolv_conf(), "/etc/resolv.conf", ro)?);
+    mounts.push(bind(&paths.hostname(), "/etc/hostname", ro)?);
+    mounts.push(bind(&paths.hosts(), "/etc/hosts", ro)?);
     if hc.shm_size > 0 {
         for m in mounts.iter_mut() {
             if m.destination() == Path::new("/dev/shm") {

@@ -169,7 +169,7 @@ fn run_restart_on_failure_count() {
         "busybox",
         "sh",
         "-c",
-        "exit 1",
+        "echo run; exit 1",
     ])
     .ok();
     common::wait_for("2 restarts then exited", Duration::from_secs(60), || {
@@ -185,6 +185,14 @@ fn run_restart_on_failure_count() {
         d.inspect("cr", "{{.RestartCount}} {{.State.Status}}"),
         "2 exited"
     );
+    assert_eq!(d.docker(&["logs", "cr"]).out().lines().count(), 3);
+    // A user's start gives the policy its retries again (moby resets the count).
+    d.docker(&["start", "cr"]).ok();
+    common::wait_for("2 more restarts", Duration::from_secs(60), || {
+        let runs = d.docker(&["logs", "cr"]).out().lines().count();
+        let s = d.inspect("cr", "{{.RestartCount}} {{.State.Status}}");
+        (runs == 6 && s == "2 exited").then_some(())
+    });
 }
 
 #[test]

@@ -27,7 +27,12 @@ pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
             .into());
         }
     }
-    c.rec().manually_stopped = false;
+    // A user's start starts the restart policy afresh (moby's ResetRestartManager).
+    {
+        let mut r = c.rec();
+        r.manually_stopped = false;
+        r.restart_count = 0;
+    }
     start_locked(daemon, c).await
 }
 

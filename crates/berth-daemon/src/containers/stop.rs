@@ -102,7 +102,12 @@ pub async fn restart(
     if c.is_running() {
         stop_locked(daemon, c, signal, timeout).await?;
     }
-    c.rec().manually_stopped = false;
+    // A user's restart starts the restart policy afresh (moby's ResetRestartManager).
+    {
+        let mut r = c.rec();
+        r.manually_stopped = false;
+        r.restart_count = 0;
+    }
     super::start::start_locked(daemon, c).await?;
     daemon.container_event(c, "restart", &[]);
     Ok(())

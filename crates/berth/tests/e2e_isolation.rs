@@ -281,6 +281,23 @@ fn ulimits_tmpfs_read_only_and_sysctls() {
         vec!["512", "1024"],
         "{out}"
     );
+    // An exec gets the container's limits too (moby copies them into the exec).
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ul",
+        "--ulimit",
+        "nofile=100:200",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let out = d
+        .docker(&["exec", "ul", "sh", "-c", "ulimit -n; ulimit -Hn"])
+        .out();
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["100", "200"], "{out}");
     // Never above the daemon's own hard limit.
     let o = d.docker(&[
         "run",

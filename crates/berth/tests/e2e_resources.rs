@@ -87,6 +87,12 @@ fn memory_flags_v1() {
     let pid = d.inspect("mem", "{{.State.Pid}}");
     let host_adj = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap();
     assert_eq!(host_adj.trim(), "500");
+    // An exec carries the container's score, as in moby.
+    assert_eq!(
+        d.docker(&["exec", "mem", "cat", "/proc/self/oom_score_adj"])
+            .out(),
+        "500"
+    );
     assert_eq!(
         d.inspect(
             "mem",

@@ -178,6 +178,13 @@ pub(super) async fn launch(
     };
     process.set_cwd(cwd.into());
     process.set_terminal(Some(tty));
+    // The container's process settings carry over to its execs, as in moby
+    // (`--ulimit`, `--oom-score-adj`).
+    let rlimits = super::host_options::rlimits(&hc, process.rlimits().clone().unwrap_or_default())?;
+    process.set_rlimits(Some(rlimits));
+    if hc.oom_score_adj != 0 {
+        process.set_oom_score_adj(Some(hc.oom_score_adj as i32));
+    }
     process.set_no_new_privileges(Some(super::spec::no_new_privileges(
         &rec,
         daemon.config.no_new_privileges,

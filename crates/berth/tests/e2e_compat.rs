@@ -259,3 +259,92 @@ fn inspect_sizes_stopped_state_and_diff() {
         .out();
     assert!(die.parse::<u64>().is_ok(), "{die}");
 }
+
+#[test]
+fn container_texts_and_defaults_like_moby() {
+    daemon!(d);
+    d.docker(&["run", "-d", "--name", "pp", "busybox", "sleep", "300"])
+        .ok();
+    d.docker(&["pause", "pp"]).ok();
+    let o = d.docker(&["pause", "pp"]);
+    assert!(
+        o.stderr.contains("Container ") && o.stderr.contains(" is already paused"),
+        "{}",
+        o.stderr
+    );
+    let o = d.docker(&["exec", "pp", "true"]);
+    assert!(
+        o.stderr
+            .contains("is paused, unpause the container before exec"),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["unpause", "pp"]).ok();
+    let o = d.docker(&["unpause", "pp"]);
+    assert!(o.stderr.contains("is not paused"), "{}", o.stderr);
+    let o = d.docker(&["kill", "-s", "BOGUS", "pp"]);
+    assert!(
+        o.stderr
+            .contains("cannot kill container: pp: Invalid signal: BOGUS"),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["create", "--name", "idle", "busybox", "true"])
+        .ok();
+    let o = d.docker(&["kill", "idle"]);
+    assert!(
+        o.stderr.contains("cannot kill container: idle: container "),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains(" is not running"), "{}", o.stderr);
+    // --rm with a restart policy: refused at update with moby's text.
+    d.docker(&[
+        "run", "-d", "--rm", "--name", "auto", "busybox", "sleep", "300",
+    ])
+    .ok();
+    let o = d.docker(&["update", "--restart", "always", "auto"]);
+    assert!(
+        o.stderr.contains(
+            "Restart policy cannot be updated because AutoRemove is enabled for the container"
+        ),
+        "{}",
+        o.stderr
+    );
+    let r = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
+    );
+    r.assert_error(
+        400,
+        "can't create 'AutoRemove' container with restart policy",
+    );
+    // Pids limits: zero or negative is unlimited (null at create, 0 at update).
+    d.docker(&[
+        "create",
+        "--name",
+        "pl",
+        "--pids-limit",
+        "-5",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(d.inspect("pl", "{{json .HostConfig.PidsLimit}}"), "null");
+    d.docker(&["update", "--pids-limit", "-1", "pp"]).ok();
+    assert_eq!(d.inspect("pp", "{{json .HostConfig.PidsLimit}}"), "0");
+    // Create warnings, as moby gives them.
+    let r = d.post_json(
+        "/containers/create",
+        r#"{"Image":"busybox","HostConfig":{"OomKillDisable":true}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        r.json()["Warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("OOM killer is disabled for the container, but no memory limit is set"),
+        "{}",
+        r.text()
+    );
+}

@@ -553,7 +553,7 @@ fn refusals_with_dockers_texts() {
     refused(
         &d,
         &["--cpus", "99"],
-        &format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
+        &format!("range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
     );
     refused(
         &d,
@@ -580,7 +580,28 @@ fn refusals_with_dockers_texts() {
     refused(
         &d,
         &["--cpus", "1", "--cpu-quota", "50000"],
+        "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+    );
+    refused(
+        &d,
+        &["--cpus", "1", "--cpu-period", "50000"],
         "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+    );
+    refused(
+        &d,
+        &["--memory-reservation", "1k"],
+        "Minimum memory reservation allowed is 6MB",
+    );
+    refused(
+        &d,
+        &["--cpu-shares", "-5"],
+        "invalid CPU shares (-5): value must be a positive integer",
+    );
+    refused(&d, &["--stop-signal", "BOGUS"], "Invalid signal: BOGUS");
+    refused(
+        &d,
+        &["-w", "relative"],
+        "the working directory 'relative' is invalid, it needs to be an absolute path",
     );
     refused(
         &d,

@@ -86,6 +86,11 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
             hc.volume_driver
         )));
     }
+    if hc.auto_remove && !matches!(hc.restart_policy.name.as_str(), "" | "no") {
+        return Err(ApiError::invalid(
+            "can't create 'AutoRemove' container with restart policy",
+        ));
+    }
     super::restart_policy::validate(&hc.restart_policy, hc.auto_remove)?;
     super::security_opt::parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
     super::devices::validate(hc)?;
@@ -116,12 +121,22 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
         .unwrap_or(1);
     if r.nano_cpus < 0 || r.nano_cpus > ncpu * 1_000_000_000 {
         return Err(ApiError::invalid(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )));
     }
-    if r.nano_cpus > 0 && (r.cpu_period > 0 || r.cpu_quota > 0) {
+    if r.nano_cpus > 0 && r.cpu_period > 0 {
         return Err(ApiError::invalid(
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if r.nano_cpus > 0 && r.cpu_quota > 0 {
+        return Err(ApiError::invalid(
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
+        ));
+    }
+    if r.memory_reservation != 0 && r.memory_reservation < 6 * 1024 * 1024 {
+        return Err(ApiError::invalid(
+            "Minimum memory reservation allowed is 6MB",
         ));
     }
     validate_limits(r)?;
@@ -189,7 +204,10 @@ pub(super) fn validate_limits(r: &berth_api::container::Resources) -> Result<(),
         ));
     }
     if r.cpu_shares < 0 {
-        return Err(ApiError::invalid("invalid CPU shares: must be positive"));
+        return Err(ApiError::invalid(format!(
+            "invalid CPU shares ({}): value must be a positive integer",
+            r.cpu_shares
+        )));
     }
     if r.blkio_weight > 0 && !(10..=1000).contains(&r.blkio_weight) {
         return Err(ApiError::invalid(
@@ -352,6 +370,21 @@ pub async fn create(
     let image_config = daemon.images.container_config(&image)?;
     validate_host_config(&host_config)?;
     super::namespaces::validate(&config, &host_config)?;
+    if let Some(s) = config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+        super::kill::parse_signal(s)
+            .map_err(|_| ApiError::invalid(format!("Invalid signal: {s}")))?;
+    }
+    if !config.working_dir.is_empty() && !config.working_dir.starts_with('/') {
+        return Err(ApiError::invalid(format!(
+            "the working directory '{}' is invalid, it needs to be an absolute path",
+            config.working_dir
+        ))
+        .into());
+    }
+    // moby: a zero or negative pids limit means "unlimited", stored as null.
+    if host_config.resources.pids_limit.is_some_and(|l| l <= 0) {
+        host_config.resources.pids_limit = None;
+    }
     crate::userns::validate(daemon.config.remap.as_ref(), &host_config)?;
     merge_image_config(&mut config, &image_config);
     let mut command: Vec<String> = config.entrypoint.clone().unwrap_or_default();
@@ -460,6 +493,9 @@ pub async fn create(
     {
         warnings.push("Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.".to_string());
         host_config.resources.memory_swappiness = None;
+    }
+    if host_config.resources.oom_kill_disable == Some(true) && host_config.resources.memory == 0 {
+        warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.".to_string());
     }
     // Windows-only knobs: moby drops them on Linux with a warning.
     if host_config.resources.cpu_percent > 0 {

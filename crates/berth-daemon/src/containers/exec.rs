@@ -72,7 +72,7 @@ pub fn create(daemon: &Arc<Daemon>, c: &Arc<Container>, config: ExecConfig) -> R
     }
     if rec.state.paused {
         return Err(ApiError::conflict(format!(
-            "container {} is paused, unpause the container before exec",
+            "Container {} is paused, unpause the container before exec",
             rec.id
         ))
         .into());

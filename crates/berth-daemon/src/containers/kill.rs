@@ -44,7 +44,7 @@ pub async fn signal(daemon: &Arc<Daemon>, c: &Arc<Container>, signo: i32) -> Res
     if !running {
         let r = c.rec();
         return Err(ApiError::conflict(format!(
-            "Cannot kill container: {}: Container {} is not running",
+            "cannot kill container: {}: container {} is not running",
             r.name, r.id
         ))
         .into());
@@ -78,7 +78,13 @@ pub async fn signal(daemon: &Arc<Daemon>, c: &Arc<Container>, signo: i32) -> Res
 
 /// The API handler body: `docker kill` marks the container as stopped by the user.
 pub async fn kill(daemon: &Arc<Daemon>, c: &Arc<Container>, signal_name: &str) -> Result<()> {
-    let signo = parse_signal(signal_name)?;
+    let signo = parse_signal(signal_name).map_err(|e| {
+        ApiError::invalid(format!(
+            "cannot kill container: {}: {}",
+            c.rec().name,
+            e.message
+        ))
+    })?;
     if signo == libc::SIGKILL || signo == libc::SIGTERM {
         c.rec().manually_stopped = true;
     }

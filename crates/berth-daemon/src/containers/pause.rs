@@ -31,7 +31,7 @@ pub async fn pause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
         return Err(ApiError::conflict(format!("container {id} is not running")).into());
     }
     if paused {
-        return Err(ApiError::conflict(format!("container {id} is already paused")).into());
+        return Err(ApiError::conflict(format!("Container {id} is already paused")).into());
     }
     set_frozen(daemon, c, true).await?;
     super::health::update(daemon, c);
@@ -47,7 +47,7 @@ pub async fn unpause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
         (r.state.paused, r.id.clone())
     };
     if !paused {
-        return Err(ApiError::conflict(format!("container {id} is not paused")).into());
+        return Err(ApiError::conflict(format!("Container {id} is not paused")).into());
     }
     set_frozen(daemon, c, false).await?;
     super::health::update(daemon, c);

@@ -18,6 +18,12 @@ pub async fn update(
     merge(&mut rec.host_config.resources, &req.resources)?;
     if let Some(p) = &req.restart_policy {
         if !p.name.is_empty() {
+            if rec.host_config.auto_remove && p.name != "no" {
+                return Err(ApiError::conflict(
+                    "Restart policy cannot be updated because AutoRemove is enabled for the container",
+                )
+                .into());
+            }
             super::restart_policy::validate(p, rec.host_config.auto_remove)?;
             rec.host_config.restart_policy = p.clone();
         }
@@ -75,9 +81,14 @@ fn merge(cur: &mut Resources, r: &Resources) -> std::result::Result<(), ApiError
             "Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set",
         ));
     }
-    if r.nano_cpus > 0 && (r.cpu_period > 0 || r.cpu_quota > 0) {
+    if r.nano_cpus > 0 && r.cpu_period > 0 {
         return Err(conflict(
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
+        ));
+    }
+    if r.nano_cpus > 0 && r.cpu_quota > 0 {
+        return Err(conflict(
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set",
         ));
     }
     if r.memory != 0 {
@@ -107,7 +118,7 @@ fn merge(cur: &mut Resources, r: &Resources) -> std::result::Result<(), ApiError
             .unwrap_or(1);
         if r.nano_cpus < 0 || r.nano_cpus > ncpu * 1_000_000_000 {
             return Err(ApiError::invalid(format!(
-                "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+                "range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
             )));
         }
         cur.nano_cpus = r.nano_cpus;
@@ -127,8 +138,9 @@ fn merge(cur: &mut Resources, r: &Resources) -> std::result::Result<(), ApiError
     if !r.cpuset_mems.is_empty() {
         cur.cpuset_mems = r.cpuset_mems.clone();
     }
-    if r.pids_limit.is_some() {
-        cur.pids_limit = r.pids_limit;
+    if let Some(l) = r.pids_limit {
+        // moby: zero or negative means "unlimited", stored as 0 on update.
+        cur.pids_limit = Some(l.max(0));
     }
     if r.blkio_weight != 0 {
         cur.blkio_weight = r.blkio_weight;

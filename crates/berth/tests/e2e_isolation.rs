@@ -593,3 +593,26 @@ fn pid_ipc_uts_cgroupns_modes_share_and_join() {
         "shm still mounted"
     );
 }
+
+#[test]
+fn writable_cgroups_follows_privileged_unless_asked() {
+    daemon!(d);
+    let mode = |extra: &[&str]| -> String {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(extra);
+        args.extend([
+            "busybox",
+            "sh",
+            "-c",
+            "grep ' /sys/fs/cgroup ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1",
+        ]);
+        d.docker(&args).out()
+    };
+    assert_eq!(mode(&[]), "ro");
+    assert_eq!(mode(&["--security-opt", "writable-cgroups=true"]), "rw");
+    assert_eq!(mode(&["--privileged"]), "rw");
+    assert_eq!(
+        mode(&["--privileged", "--security-opt", "writable-cgroups=false"]),
+        "ro"
+    );
+}

@@ -28,6 +28,8 @@ pub struct SecurityOpts {
     pub labels: Vec<String>,
     /// `systempaths=unconfined`: no masked or read-only paths under /proc and /sys.
     pub unmasked_system_paths: bool,
+    /// `writable-cgroups[=bool]`: /sys/fs/cgroup writable (default: `--privileged`).
+    pub writable_cgroups: Option<bool>,
 }
 
 fn invalid(n: u8, opt: &str) -> ApiError {
@@ -54,7 +56,10 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts, ApiError> {
                 out.no_new_privileges = true;
                 continue;
             }
-            "writable-cgroups" => continue,
+            "writable-cgroups" => {
+                out.writable_cgroups = Some(true);
+                continue;
+            }
             "disable" => {
                 out.labels.push("disable".into());
                 continue;
@@ -89,7 +94,7 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts, ApiError> {
                 out.no_new_privileges = parse_bool(v).ok_or_else(|| invalid(2, opt))?;
             }
             "writable-cgroups" => {
-                parse_bool(v).ok_or_else(|| invalid(2, opt))?;
+                out.writable_cgroups = Some(parse_bool(v).ok_or_else(|| invalid(2, opt))?);
             }
             "systempaths" if v == "unconfined" => out.unmasked_system_paths = true,
             "systempaths" => {
@@ -101,6 +106,32 @@ pub fn parse(opts: &[String]) -> Result<SecurityOpts, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// The cgroup mount is read-only unless `writable-cgroups` says otherwise; without the
+/// option it follows `--privileged` (moby).
+pub fn apply_writable_cgroups(spec: &mut Spec, hc: &HostConfig) -> Result<()> {
+    let opts = parse(hc.security_opt.as_deref().unwrap_or(&[]))?;
+    let writable = opts.writable_cgroups.unwrap_or(hc.privileged);
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.typ().as_deref() == Some("cgroup"))
+        {
+            let mut o: Vec<String> = m
+                .options()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o != "ro" && o != "rw")
+                .collect();
+            if !writable {
+                o.push("ro".into());
+            }
+            m.set_options(Some(o));
+        }
+    }
+    Ok(())
 }
 
 /// Sets `linux.seccomp` of a spec whose capabilities are already final: Docker's default

@@ -244,6 +244,7 @@ pub fn build(rec: &ContainerRecord, paths: &ContainerPaths, cgroup_path: &str) -
     super::spec_caps::apply(&mut spec, hc)?;
     super::security_opt::apply_seccomp(&mut spec, hc)?;
     super::security_opt::apply_system_paths(&mut spec, hc)?;
+    super::security_opt::apply_writable_cgroups(&mut spec, hc)?;
 
     // Files Docker bind-mounts into every container.
     let mut mounts = spec.mounts().clone().unwrap_or_default();

@@ -183,7 +183,11 @@ pub fn info(daemon: &Arc<Daemon>) -> serde_json::Value {
         "ExperimentalBuild": false,
         "ServerVersion": berth_api::version::ENGINE_COMPAT_VERSION,
         "CDISpecDirs": [],
-        "Runtimes": {"berth": {"path": daemon.self_exe.display().to_string()}},
+        "Runtimes": {
+            "berth": {"path": daemon.self_exe.display().to_string()},
+            "runc": {"path": daemon.self_exe.display().to_string()},
+            "io.containerd.runc.v2": {"path": daemon.self_exe.display().to_string()},
+        },
         "DefaultRuntime": daemon.config.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": true,

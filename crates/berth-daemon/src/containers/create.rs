@@ -427,6 +427,9 @@ pub async fn create(
     match host_config.runtime.as_str() {
         "" => host_config.runtime = daemon.config.default_runtime.clone(),
         r if r == daemon.config.default_runtime => {}
+        // Compose files and scripts name Docker's runtimes; berth's built-in runtime runs
+        // the same OCI bundle contract, so those names select it (kept as given).
+        "runc" | "io.containerd.runc.v2" => {}
         other => {
             return Err(
                 ApiError::invalid(format!("unknown or invalid runtime name: {other}")).into(),

@@ -140,6 +140,28 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
             }
         }
         "HEALTHCHECK" => {
+            // Leading `--interval=30s --timeout=5s --start-period=… --start-interval=…
+            // --retries=3`, as in a Dockerfile.
+            let mut hc = Healthcheck::default();
+            let mut rest = rest;
+            while let Some(flag) = rest.strip_prefix("--") {
+                let (word, after) = flag
+                    .split_once(char::is_whitespace)
+                    .map(|(a, b)| (a, b.trim_start()))
+                    .unwrap_or((flag, ""));
+                let (name, value) = word.split_once('=').ok_or_else(bad)?;
+                match name {
+                    "interval" => hc.interval = Some(go_duration(value).ok_or_else(bad)?),
+                    "timeout" => hc.timeout = Some(go_duration(value).ok_or_else(bad)?),
+                    "start-period" => hc.start_period = Some(go_duration(value).ok_or_else(bad)?),
+                    "start-interval" => {
+                        hc.start_interval = Some(go_duration(value).ok_or_else(bad)?)
+                    }
+                    "retries" => hc.retries = Some(value.parse().map_err(|_| bad())?),
+                    _ => return Err(bad()),
+                }
+                rest = after;
+            }
             let test = if rest.eq_ignore_ascii_case("NONE") {
                 vec!["NONE".to_string()]
             } else {
@@ -155,14 +177,46 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
                     _ => vec!["CMD-SHELL".to_string(), cmd.to_string()],
                 }
             };
-            cfg.healthcheck = Some(Healthcheck {
-                test,
-                ..Default::default()
-            });
+            hc.test = test;
+            cfg.healthcheck = Some(hc);
         }
         _ => return Err(bad()),
     }
     Ok(())
+}
+
+/// A Go duration (`1h30m`, `1.5s`, `500ms`, `0`) in nanoseconds.
+fn go_duration(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Some(total as i64)
 }
 
 fn exec_or_shell(rest: &str) -> Vec<String> {
@@ -250,6 +304,18 @@ mod tests {
         apply_change(&mut c, "WORKDIR /srv").unwrap();
         apply_change(&mut c, r#"VOLUME ["/data"]"#).unwrap();
         apply_change(&mut c, "STOPSIGNAL SIGINT").unwrap();
+        apply_change(
+            &mut c,
+            "HEALTHCHECK --interval=1m30s --timeout=500ms --retries=2 CMD [\"true\"]",
+        )
+        .unwrap();
+        let h = c.healthcheck.clone().unwrap();
+        assert_eq!(h.test, ["CMD", "true"]);
+        assert_eq!(
+            (h.interval, h.timeout, h.retries),
+            (Some(90_000_000_000), Some(500_000_000), Some(2))
+        );
+        assert!(apply_change(&mut c, "HEALTHCHECK --bogus=1 CMD true").is_err());
         apply_change(&mut c, "HEALTHCHECK CMD true").unwrap();
         assert_eq!(c.cmd.unwrap(), vec!["sh"]);
         assert_eq!(c.entrypoint.unwrap(), vec!["/bin/sh", "-c", "echo hi"]);

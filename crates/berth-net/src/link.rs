@@ -552,6 +552,25 @@ pub fn configure_container_side(
     .map_err(LinkError::Netns)?
 }
 
+/// Adds `addrs` (each `/prefix`) to `ifname` inside `netns` (`--link-local-ip`).
+pub fn add_addresses(
+    netns: BorrowedFd<'_>,
+    ifname: &str,
+    addrs: &[Ipv4Addr],
+    prefix: u8,
+) -> Result<(), LinkError> {
+    crate::netns::run_in_netns(netns, || {
+        Ok((|| {
+            let nl = Netlink::open()?;
+            for a in addrs {
+                nl.add_address(ifname, *a, prefix)?;
+            }
+            Ok(())
+        })())
+    })
+    .map_err(LinkError::Netns)?
+}
+
 /// Docker's MAC for an IPv4 address, `02:42:` followed by the address bytes, so a
 /// container's MAC is stable and unique on its network.
 pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {

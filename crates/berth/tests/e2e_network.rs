@@ -1286,6 +1286,23 @@ fn run_flags_for_names_addresses_and_resolvers() {
         "{}",
         rm.stderr
     );
+    // --link-local-ip: an extra /16 on the interface, as libnetwork adds it.
+    let ll = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--link-local-ip",
+            "169.254.7.7",
+            "busybox",
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .out();
+    assert!(ll.contains("inet 169.254.7.7/16"), "{ll}");
 }
 
 /// `--bridge none` (dockerd's way to disable the default network): no `bridge` network, and

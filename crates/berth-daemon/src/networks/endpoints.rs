@@ -107,6 +107,32 @@ pub fn plan_create(
 }
 
 /// dockerd's checks of what one endpoint asks for.
+/// `--link-local-ip` addresses of an endpoint.
+fn link_local_ips(ep: &EndpointSettings) -> Vec<String> {
+    ep.ipam_config
+        .as_ref()
+        .and_then(|c| c.link_local_ips.clone())
+        .unwrap_or_default()
+}
+
+/// `--link-local-ip`: extra /16 addresses on the container's interface, as libnetwork
+/// adds them.
+fn add_link_local(
+    netns: std::os::fd::BorrowedFd<'_>,
+    ifname: &str,
+    ep: &EndpointSettings,
+) -> Result<()> {
+    let addrs: Vec<Ipv4Addr> = link_local_ips(ep)
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    berth_net::link::add_addresses(netns, ifname, &addrs, 16)
+        .map_err(|e| DaemonError::Other(format!("add link-local addresses on {ifname}: {e}")))
+}
+
 pub fn check_endpoint(
     n: &NetworkRecord,
     ep: &EndpointSettings,
@@ -116,6 +142,13 @@ pub fn check_endpoint(
         .as_ref()
         .map(|c| c.ipv4_address.clone())
         .unwrap_or_default();
+    for ll in link_local_ips(ep) {
+        ll.parse::<Ipv4Addr>().map_err(|_| {
+            ApiError::invalid(format!(
+                "invalid link-local address {ll}: berth supports IPv4 addresses only"
+            ))
+        })?;
+    }
     if n.is_default_bridge() {
         if !ip.is_empty() {
             return Err(ApiError::invalid(
@@ -476,6 +509,7 @@ pub async fn plumb(
                 gw,
             )
             .map_err(|e| DaemonError::Other(format!("configure {ifname} on {name}: {e}")))?;
+            add_link_local(ns_dup.as_fd(), ifname, ep)?;
         }
         Ok(())
     })
@@ -716,7 +750,8 @@ pub async fn connect_running(daemon: &Arc<Daemon>, c: &Arc<Container>, name: &st
             ep2.ip_prefix_len as u8,
             gw,
         )
-        .map_err(|e| DaemonError::Other(format!("configure {if2}: {e}")))
+        .map_err(|e| DaemonError::Other(format!("configure {if2}: {e}")))?;
+        add_link_local(ns2.as_fd(), &if2, &ep2)
     })
     .await
     .map_err(|e| DaemonError::Other(format!("network task: {e}")))?;

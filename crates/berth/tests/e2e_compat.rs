@@ -337,7 +337,11 @@ fn container_texts_and_defaults_like_moby() {
     let o = d.docker(&["run", "--rm", "--runtime", "runc", "busybox", "echo", "ran"]);
     assert_eq!(o.out(), "ran");
     let o = d.docker(&["run", "--rm", "--runtime", "nvidia", "busybox", "true"]);
-    assert!(o.stderr.contains("unknown or invalid runtime name: nvidia"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("unknown or invalid runtime name: nvidia"),
+        "{}",
+        o.stderr
+    );
     // Create warnings, as moby gives them.
     let r = d.post_json(
         "/containers/create",

@@ -59,7 +59,33 @@ impl std::fmt::Display for StartError {
 }
 
 fn fail(msg: impl Into<String>) -> StartError {
-    StartError::new(msg, 1)
+    StartError::new(go_errno_text(&msg.into()), 1)
+}
+
+/// Rust's `No such file or directory (os error 2)` as Go (runc, dockerd) words it:
+/// `no such file or directory`. Clients and users match these texts.
+fn go_errno_text(msg: &str) -> String {
+    let mut out = msg.to_string();
+    while let Some(at) = out.find(" (os error ") {
+        let tail = &out[at + " (os error ".len()..];
+        let Some(end) = tail.find(')') else { break };
+        let Ok(code) = tail[..end].parse::<i32>() else {
+            break;
+        };
+        let desc = nix::errno::Errno::from_raw(code).desc();
+        let cut_end = at + " (os error ".len() + end + 1;
+        if out[..at].ends_with(desc) {
+            let start = at - desc.len();
+            let mut lower = desc.to_string();
+            if let Some(first) = lower.get_mut(0..1) {
+                first.make_ascii_lowercase();
+            }
+            out.replace_range(start..cut_end, &lower);
+        } else {
+            out.replace_range(at..cut_end, "");
+        }
+    }
+    out
 }
 
 /// Descriptors the child uses as its stdio when there is no tty.
@@ -861,6 +887,11 @@ fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CSt
             send_error(sock, &e);
             sys::exit_now(e.exit_code);
         }
+        // Shown like Docker's init (`/sbin/docker-init -- cmd`), not as the monitor it was
+        // forked from (whose arguments name host paths).
+        let mut title: Vec<&[u8]> = vec![b"/sbin/docker-init", b"--"];
+        title.extend(args.iter().map(|a| a.as_bytes()));
+        sys::set_process_title(&title, b"docker-init");
         // pid 1 never execs, so drop everything it inherited (the monitor's pipe ends
         // included, or the child would never see EOF on stdin).
         if sock > 3 {
@@ -900,6 +931,19 @@ fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CSt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errno_texts_read_like_go() {
+        assert_eq!(
+            go_errno_text("chdir /x: No such file or directory (os error 2)"),
+            "chdir /x: no such file or directory"
+        );
+        assert_eq!(go_errno_text("plain"), "plain");
+        assert_eq!(
+            go_errno_text("a: Permission denied (os error 13); b: odd (os error 22)"),
+            "a: permission denied; b: odd"
+        );
+    }
 
     #[test]
     fn sysctls_stay_inside_the_containers_namespaces() {

@@ -190,6 +190,42 @@ pub(crate) fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// Rewrites this process's command line (`/proc/self/cmdline`, what `ps` shows) in place
+/// and its name: the `--init` process is a fork of the monitor, whose own arguments name
+/// host paths. Truncated to the original length (growing it needs CAP_SYS_RESOURCE).
+pub(crate) fn set_process_title(args: &[&[u8]], name: &[u8]) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields after the command's closing parenthesis; arg_start and arg_end are the 48th
+    // and 49th fields of the line (the 46th and 47th after it).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        f.get(45).and_then(|v| v.parse::<usize>().ok()),
+        f.get(46).and_then(|v| v.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start + 1 {
+        return;
+    }
+    let len = end - start;
+    let mut text = args.join(&0u8);
+    text.truncate(len - 1);
+    text.resize(len, 0);
+    // SAFETY: [arg_start, arg_end) is this process's own argument area on its initial
+    // stack, mapped writable; nothing else reads it in the init process.
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), start as *mut u8, len) };
+    let mut comm = name.to_vec();
+    comm.truncate(15);
+    comm.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) };
+}
+
 /// `prctl(PR_SET_DUMPABLE)`: a non-dumpable process's /proc files belong to root and
 /// ptrace access checks (open of /proc/<pid>/exe, /fd, /mem) need CAP_SYS_PTRACE.
 pub(crate) fn set_dumpable(on: bool) -> io::Result<()> {

@@ -213,6 +213,10 @@ fn run_init_and_stop_signal() {
     let mut lines = o.lines();
     let pid: i32 = lines.next().unwrap().trim().parse().unwrap();
     assert_ne!(pid, 1, "with --init the process must not be pid 1: {o}");
+    // pid 1 reads like Docker's init, and names no host path.
+    let init = lines.next().unwrap_or_default();
+    assert!(init.starts_with("/sbin/docker-init -- sh -c "), "{o}");
+    assert!(!init.contains("monitor") && !init.contains("/tmp/"), "{o}");
     // Without, it is.
     let o = d
         .docker(&["run", "--rm", "busybox", "sh", "-c", "echo $$"])

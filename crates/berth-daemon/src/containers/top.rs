@@ -57,11 +57,10 @@ pub async fn top(daemon: &Arc<Daemon>, c: &Arc<Container>, ps_args: &str) -> Res
         .await
         .map_err(|e| DaemonError::io("run ps", e))?;
     if !out.status.success() {
-        return Err(ApiError::system(format!(
-            "ps: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-        .into());
+        // The first line of ps's complaint says why (moby shows only that line).
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("ps failed");
+        return Err(ApiError::system(format!("ps: {}", why.trim())).into());
     }
     let mut pids = berth_runtime::cgroups::pids(&cgroup);
     if pids.is_empty() && rec.state.pid > 0 {

@@ -3,8 +3,13 @@
 //! One JSON object per line, `{"log":"text\n","stream":"stdout","time":"...Z"}`, split at
 //! newlines so `docker logs` readers see the same records Docker writes. Lines longer than
 //! [`MAX_LINE`] are written as partial records (no trailing newline), as Docker does.
-//! Rotation keeps `<log>`, `<log>.1` … `<log>.<max_file-1>`.
+//! Rotation keeps `<log>`, `<log>.1` … `<log>.<max_file-1>`; with `compress` (moby's
+//! `compress=true`) the rotated files are gzipped to `<log>.1.gz` … in a helper thread
+//! right after each rotation, exactly as moby's `loggerutils.LogFile` does. Extra
+//! attributes (moby's `attrs`: labels, env, tag) are serialized once and spliced into
+//! every record.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +44,13 @@ pub struct JsonLog {
     max_file: u32,
     pending: [Vec<u8>; 2],
     rec: Vec<u8>,
+    /// `,"attrs":{...}` (empty when there are none), spliced into every record.
+    attrs: Vec<u8>,
+    compress: bool,
+    /// Timestamp of the last record (for the gzip header, as moby writes it).
+    last_ts: [u8; 30],
+    /// The thread compressing the last rotated file; joined before the next rotation.
+    compressor: Option<std::thread::JoinHandle<()>>,
 }
 
 impl JsonLog {
@@ -55,7 +67,29 @@ impl JsonLog {
             max_file: max_file.max(1),
             pending: [Vec::with_capacity(256), Vec::with_capacity(256)],
             rec: Vec::with_capacity(512),
+            attrs: Vec::new(),
+            compress: false,
+            last_ts: [0u8; 30],
+            compressor: None,
         })
+    }
+
+    /// Adds moby's `attrs` object to every record. `attrs_json` is a serialized JSON object
+    /// (see [`attrs_json`]); empty or `{}` means none.
+    pub fn with_attrs(mut self, attrs_json: &str) -> JsonLog {
+        let a = attrs_json.trim();
+        self.attrs.clear();
+        if !a.is_empty() && a != "{}" {
+            self.attrs.extend_from_slice(b",\"attrs\":");
+            self.attrs.extend_from_slice(a.as_bytes());
+        }
+        self
+    }
+
+    /// Gzips rotated files (only meaningful with a size limit and at least 2 files).
+    pub fn with_compress(mut self, compress: bool) -> JsonLog {
+        self.compress = compress;
+        self
     }
 
     /// Adds output bytes of `stream`; complete lines are written immediately.
@@ -90,7 +124,14 @@ impl JsonLog {
                 self.record(stream, &buf)?;
             }
         }
+        self.wait_compressor();
         self.file.flush()
+    }
+
+    fn wait_compressor(&mut self) {
+        if let Some(h) = self.compressor.take() {
+            let _ = h.join();
+        }
     }
 
     fn record(&mut self, stream: Stream, line: &[u8]) -> io::Result<()> {
@@ -99,10 +140,11 @@ impl JsonLog {
         json_escape(&mut self.rec, line);
         self.rec.extend_from_slice(b"\",\"stream\":\"");
         self.rec.extend_from_slice(stream.name().as_bytes());
-        self.rec.extend_from_slice(b"\",\"time\":\"");
-        let mut ts = [0u8; 30];
-        let n = rfc3339_nano_now(&mut ts);
-        self.rec.extend_from_slice(&ts[..n]);
+        self.rec.push(b'"');
+        self.rec.extend_from_slice(&self.attrs);
+        self.rec.extend_from_slice(b",\"time\":\"");
+        let n = rfc3339_nano_now(&mut self.last_ts);
+        self.rec.extend_from_slice(&self.last_ts[..n]);
         self.rec.extend_from_slice(b"\"}\n");
         if self.max_size > 0 && self.size > 0 && self.size + self.rec.len() as u64 > self.max_size {
             self.rotate()?;
@@ -114,25 +156,124 @@ impl JsonLog {
 
     fn rotate(&mut self) -> io::Result<()> {
         if self.max_file > 1 {
-            let name = |i: u32| {
+            // moby's rotateMu: the previous compression finishes before files move on.
+            self.wait_compressor();
+            let ext = if self.compress { ".gz" } else { "" };
+            let name = |i: u32, ext: &str| {
                 let mut s = self.path.clone().into_os_string();
-                s.push(format!(".{i}"));
+                s.push(format!(".{i}{ext}"));
                 PathBuf::from(s)
             };
+            let _ = std::fs::remove_file(name(self.max_file - 1, ext));
             for i in (1..self.max_file - 1).rev() {
-                let _ = std::fs::rename(name(i), name(i + 1));
+                let _ = std::fs::rename(name(i, ext), name(i + 1, ext));
             }
-            std::fs::rename(&self.path, name(1))?;
+            std::fs::rename(&self.path, name(1, ""))?;
             self.file = OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&self.path)?;
+            if self.compress {
+                let src = name(1, "");
+                let last = self.last_ts;
+                // Small stack: the deflate state lives on the heap.
+                self.compressor = std::thread::Builder::new()
+                    .name("log-compress".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        if let Err(e) = compress_file(&src, &last) {
+                            eprintln!("berth monitor: compress {}: {e}", src.display());
+                        }
+                    })
+                    .ok();
+            }
         } else {
             self.file.set_len(0)?;
         }
         self.size = 0;
         Ok(())
     }
+}
+
+impl Drop for JsonLog {
+    fn drop(&mut self) {
+        self.wait_compressor();
+    }
+}
+
+/// Gzips `src` to `src.gz` and removes `src` (moby's `compressFile`): the gzip header's
+/// extra field holds `{"lastTime":"<time of the last record>"}`.
+fn compress_file(src: &Path, last_ts: &[u8; 30]) -> io::Result<()> {
+    let mut input = match File::open(src) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut gz_name = src.as_os_str().to_os_string();
+    gz_name.push(".gz");
+    let gz_path = PathBuf::from(gz_name);
+    let result = (|| {
+        let out = File::create(&gz_path)?;
+        let mut extra = Vec::with_capacity(48);
+        if last_ts[0] != 0 {
+            extra.extend_from_slice(b"{\"lastTime\":\"");
+            extra.extend_from_slice(&go_time_trim(last_ts));
+            extra.extend_from_slice(b"\"}");
+        } else {
+            extra.extend_from_slice(b"{}");
+        }
+        let mut enc = flate2::GzBuilder::new()
+            .extra(extra)
+            .write(io::BufWriter::new(out), flate2::Compression::default());
+        io::copy(&mut input, &mut enc)?;
+        enc.finish()?.flush()
+    })();
+    match result {
+        Ok(()) => std::fs::remove_file(src),
+        Err(e) => {
+            let _ = std::fs::remove_file(&gz_path);
+            Err(e)
+        }
+    }
+}
+
+/// Go's `time.RFC3339Nano` drops trailing zeros of the fraction (and the dot).
+fn go_time_trim(ts: &[u8; 30]) -> Vec<u8> {
+    let frac = &ts[20..29];
+    let keep = frac
+        .iter()
+        .rposition(|&b| b != b'0')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    let mut out = ts[..19].to_vec();
+    if keep > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&frac[..keep]);
+    }
+    out.push(b'Z');
+    out
+}
+
+/// Serializes moby's extra log attributes the way Go's `json.Marshal` does a
+/// `map[string]string` (keys sorted, HTML-safe escaping); `""` when there are none.
+pub fn attrs_json(attrs: &BTreeMap<String, String>) -> String {
+    if attrs.is_empty() {
+        return String::new();
+    }
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for (i, (k, v)) in attrs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        json_escape(&mut out, k.as_bytes());
+        out.extend_from_slice(b"\":\"");
+        json_escape(&mut out, v.as_bytes());
+        out.push(b'"');
+    }
+    out.push(b'}');
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Escapes bytes as the body of a JSON string the way Go's encoding/json does (HTML-safe,
@@ -335,5 +476,85 @@ mod tests {
         }
         assert!(std::fs::metadata(&p1).unwrap().len() <= 200);
         assert!(!d.path().join("t.log.1").exists());
+    }
+
+    #[test]
+    fn attrs_in_every_record() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.log");
+        let mut m = BTreeMap::new();
+        m.insert("tag".to_string(), "web<1>".to_string());
+        m.insert("env".to_string(), "prod".to_string());
+        let json = attrs_json(&m);
+        assert_eq!(json, r#"{"env":"prod","tag":"web\u003c1\u003e"}"#);
+        assert_eq!(attrs_json(&BTreeMap::new()), "");
+        let mut l = JsonLog::open(&p, 0, 1).unwrap().with_attrs(&json);
+        l.write(Stream::Stdout, b"one\ntwo\n").unwrap();
+        let raw = std::fs::read_to_string(&p).unwrap();
+        // moby's field order: log, stream, attrs, time.
+        assert!(raw.starts_with(
+            r#"{"log":"one\n","stream":"stdout","attrs":{"env":"prod","tag":"web\u003c1\u003e"},"time":""#
+        ));
+        for v in lines(&p) {
+            assert_eq!(v["attrs"]["tag"], "web<1>");
+            assert_eq!(v["attrs"]["env"], "prod");
+        }
+        // No attrs: no key at all.
+        let p2 = d.path().join("b.log");
+        let mut l = JsonLog::open(&p2, 0, 1).unwrap().with_attrs("{}");
+        l.write(Stream::Stdout, b"x\n").unwrap();
+        assert!(!std::fs::read_to_string(&p2).unwrap().contains("attrs"));
+    }
+
+    fn read_gz(p: &Path) -> String {
+        use std::io::Read;
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(File::open(p).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    }
+
+    #[test]
+    fn compressed_rotation() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("z.log");
+        let mut l = JsonLog::open(&p, 200, 3).unwrap().with_compress(true);
+        for i in 0..40 {
+            l.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
+        }
+        l.flush().unwrap();
+        let f = |n: &str| d.path().join(n);
+        assert!(f("z.log.1.gz").exists() && f("z.log.2.gz").exists());
+        assert!(!f("z.log.1").exists() && !f("z.log.2").exists());
+        assert!(!f("z.log.3.gz").exists());
+        // Oldest first, the files hold consecutive lines ending with the last one.
+        let mut all = read_gz(&f("z.log.2.gz"));
+        all.push_str(&read_gz(&f("z.log.1.gz")));
+        all.push_str(&std::fs::read_to_string(&p).unwrap());
+        let nums: Vec<i32> = all
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["log"].as_str().unwrap().trim()[5..].parse().unwrap()
+            })
+            .collect();
+        assert_eq!(*nums.last().unwrap(), 39);
+        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+        // The gzip header carries moby's lastTime.
+        let gz = flate2::read::GzDecoder::new(File::open(f("z.log.1.gz")).unwrap());
+        let extra = gz.header().unwrap().extra().unwrap().to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&extra).unwrap();
+        assert!(v["lastTime"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn go_time_trims_zeros() {
+        let mut b = [0u8; 30];
+        rfc3339_nano(&mut b, 0, 120_000_000);
+        assert_eq!(go_time_trim(&b), b"1970-01-01T00:00:00.12Z");
+        rfc3339_nano(&mut b, 0, 0);
+        assert_eq!(go_time_trim(&b), b"1970-01-01T00:00:00Z");
     }
 }

@@ -34,6 +34,10 @@ pub struct Options {
     pub log_max_size: u64,
     /// Number of log files kept.
     pub log_max_file: u32,
+    /// Gzip rotated log files (moby's `compress=true`).
+    pub log_compress: bool,
+    /// moby's extra attributes as a serialized JSON object, written into every record.
+    pub log_attrs: Option<String>,
     /// Allocate a pty.
     pub tty: bool,
     /// Keep stdin open (a pipe) instead of /dev/null.
@@ -79,6 +83,13 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--log" => o.log = Some(PathBuf::from(val()?)),
             "--log-max-size" => o.log_max_size = num(val()?)?,
             "--log-max-file" => o.log_max_file = num(val()?)? as u32,
+            "--log-compress" => o.log_compress = true,
+            "--log-attrs" => {
+                let v = val()?;
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&v)
+                    .map_err(|e| format!("invalid --log-attrs: {e}"))?;
+                o.log_attrs = Some(v);
+            }
             "--tty" => o.tty = true,
             "--stdin" => o.stdin = true,
             "--stdin-once" => o.stdin_once = true,
@@ -342,7 +353,9 @@ fn run(o: &Options) -> Result<i32, StartError> {
     let log = match &o.log {
         Some(p) if !o.exec => Some(
             JsonLog::open(p, o.log_max_size, o.log_max_file)
-                .map_err(|e| cleanup_sock(err(format!("open log {}: {e}", p.display()))))?,
+                .map_err(|e| cleanup_sock(err(format!("open log {}: {e}", p.display()))))?
+                .with_attrs(o.log_attrs.as_deref().unwrap_or(""))
+                .with_compress(o.log_compress),
         ),
         _ => None,
     };
@@ -846,5 +859,29 @@ mod tests {
         assert!(o.tty && o.stdin && o.stdin_once && !o.exec);
         assert!(parse_args(&["--bogus".into()]).is_err());
         assert!(parse_args(&["--exec".into(), "--bundle".into(), "/b".into()]).is_err());
+    }
+
+    #[test]
+    fn log_option_args() {
+        let a: Vec<String> = [
+            "--bundle",
+            "/b",
+            "--log",
+            "/l",
+            "--log-compress",
+            "--log-attrs",
+            r#"{"k":"a=b,c"}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let o = parse_args(&a).unwrap();
+        assert!(o.log_compress);
+        assert_eq!(o.log_attrs.as_deref(), Some(r#"{"k":"a=b,c"}"#));
+        let bad: Vec<String> = ["--bundle", "/b", "--log-attrs", "[1]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(parse_args(&bad).is_err());
     }
 }

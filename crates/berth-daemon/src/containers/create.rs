@@ -149,35 +149,7 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), ApiError> {
     if hc.shm_size < 0 {
         return Err(ApiError::invalid("SHM size can not be less than 0"));
     }
-    match hc.log_config.kind.as_str() {
-        "" | "json-file" | "none" => {}
-        other => {
-            return Err(ApiError::invalid(format!(
-                "logger: no log driver named '{other}' is registered"
-            )))
-        }
-    }
-    for (k, v) in hc.log_config.config.iter().flatten() {
-        match k.as_str() {
-            "max-size" => {
-                crate::containers::logs::parse_size(v)
-                    .ok_or_else(|| ApiError::invalid(format!("invalid value for max-size: {v}")))?;
-            }
-            "max-file" => {
-                v.parse::<u32>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| ApiError::invalid(format!("invalid value for max-file: {v}")))?;
-            }
-            "compress" | "labels" | "env" | "env-regex" | "tag" | "labels-regex" | "mode"
-            | "max-buffer-size" => {}
-            other => {
-                return Err(ApiError::invalid(format!(
-                    "unknown log opt '{other}' for json-file log driver"
-                )))
-            }
-        }
-    }
+    crate::containers::logs::options::validate(&hc.log_config)?;
     for c in hc
         .cap_add
         .iter()

@@ -1,4 +1,7 @@
-//! `GET /containers/{id}/logs`: reads the json-file log the monitor writes.
+//! `GET /containers/{id}/logs`: reads the json-file log the monitor writes, including
+//! rotated files (`<log>.N`, and `<log>.N.gz` with `compress=true`).
+
+pub mod options;
 
 use super::attach::OutputWants;
 use super::{Container, Output};
@@ -13,18 +16,12 @@ use std::sync::Arc;
 use tokio::io::AsyncWrite;
 use tokio::io::AsyncWriteExt;
 
-/// Parses docker's log-opt sizes: `10m`, `1g`, `512k`, `100`.
+/// Parses docker's `max-size` (`units.FromHumanSize`: `10m` is 10,000,000 bytes).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1024u64),
-        'm' => (&s[..s.len() - 1], 1024 * 1024),
-        'g' => (&s[..s.len() - 1], 1024 * 1024 * 1024),
-        'b' => (&s[..s.len() - 1], 1),
-        _ => (&s[..], 1),
-    };
-    let n: f64 = num.trim().parse().ok()?;
-    (n > 0.0).then_some((n * mult as f64) as u64)
+    options::from_human_size(s)
+        .ok()
+        .filter(|n| *n > 0)
+        .map(|n| n as u64)
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,28 +29,67 @@ struct LogLine {
     log: String,
     stream: String,
     time: String,
+    #[serde(default)]
+    attrs: Option<std::collections::BTreeMap<String, String>>,
 }
 
-/// Log files oldest first: `<log>.N` … `<log>.1`, then `<log>`.
+/// Log files oldest first: `<log>.N[.gz]` … `<log>.1[.gz]`, then `<log>`. While the
+/// monitor compresses `<log>.1`, both it and a partial `<log>.1.gz` exist: the plain one
+/// wins (it is removed only once the gzip file is complete).
 fn log_files(path: &Path) -> Vec<PathBuf> {
-    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+    let mut rotated: std::collections::BTreeMap<u32, (PathBuf, bool)> = Default::default();
     if let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) {
         if let Ok(rd) = std::fs::read_dir(dir) {
+            let prefix = format!("{name}.");
             for e in rd.flatten() {
                 let fname = e.file_name().to_string_lossy().to_string();
-                if let Some(n) = fname
-                    .strip_prefix(&format!("{name}."))
-                    .and_then(|n| n.parse::<u32>().ok())
-                {
-                    rotated.push((n, e.path()));
+                let Some(rest) = fname.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let (num, gz) = match rest.strip_suffix(".gz") {
+                    Some(n) => (n, true),
+                    None => (rest, false),
+                };
+                let Ok(n) = num.parse::<u32>() else {
+                    continue;
+                };
+                match rotated.get(&n) {
+                    Some((_, false)) => {}
+                    _ => {
+                        rotated.insert(n, (e.path(), gz));
+                    }
                 }
             }
         }
     }
-    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    let mut out: Vec<PathBuf> = rotated.into_values().rev().map(|(p, _)| p).collect();
     out.push(path.to_path_buf());
     out
+}
+
+/// A log file's text; gzip-compressed rotated files are inflated. A plain rotated file
+/// that vanished (compressed meanwhile) is read from its `.gz`.
+fn read_log_file(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    if !gz {
+        match std::fs::read(path) {
+            Ok(b) => return Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut name = path.as_os_str().to_os_string();
+                name.push(".gz");
+                return std::fs::metadata(&name)
+                    .ok()
+                    .and_then(|_| read_log_file(Path::new(&name)));
+            }
+            Err(_) => return None,
+        }
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    // A truncated file (a crash mid-compression) still yields its complete lines.
+    let _ = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)).read_to_end(&mut buf);
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Parses `since`/`until`: unix seconds with optional fraction, or RFC 3339.
@@ -83,6 +119,7 @@ pub fn parse_time_nanos(s: &str) -> Result<Option<i64>, ApiError> {
 struct Selection {
     wants: OutputWants,
     timestamps: bool,
+    details: bool,
     since: Option<i64>,
     until: Option<i64>,
 }
@@ -113,6 +150,9 @@ fn render(line: &LogLine, sel: &Selection, out: &mut Vec<u8>) -> bool {
         payload.extend_from_slice(ts.as_bytes());
         payload.push(b' ');
     }
+    if sel.details {
+        options::details_prefix(line.attrs.as_ref(), &mut payload);
+    }
     payload.extend_from_slice(line.log.as_bytes());
     if sel.wants.tty {
         out.extend_from_slice(&payload);
@@ -135,6 +175,7 @@ pub async fn write_history<W: AsyncWrite + Unpin>(path: &Path, w: &mut W, wants:
     let sel = Selection {
         wants,
         timestamps: false,
+        details: false,
         since: None,
         until: None,
     };
@@ -142,7 +183,7 @@ pub async fn write_history<W: AsyncWrite + Unpin>(path: &Path, w: &mut W, wants:
     let bytes = tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
         for f in log_files(&path) {
-            if let Ok(text) = std::fs::read_to_string(&f) {
+            if let Some(text) = read_log_file(&f) {
                 for l in text.lines() {
                     if let Ok(line) = serde_json::from_str::<LogLine>(l) {
                         render(&line, &sel, &mut out);
@@ -175,6 +216,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
     let sel = Selection {
         wants,
         timestamps: req.qbool("timestamps"),
+        details: req.qbool("details"),
         since: parse_time_nanos(req.q("since").unwrap_or(""))?,
         until: parse_time_nanos(req.q("until").unwrap_or(""))?,
     };
@@ -199,7 +241,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
                 let files = log_files(&path);
                 let mut lines: Vec<String> = Vec::new();
                 for f in &files {
-                    if let Ok(text) = std::fs::read_to_string(f) {
+                    if let Some(text) = read_log_file(f) {
                         lines.extend(text.lines().map(str::to_string));
                     }
                 }
@@ -300,14 +342,48 @@ mod tests {
 
     #[test]
     fn sizes_and_times() {
-        assert_eq!(parse_size("10m"), Some(10 * 1024 * 1024));
-        assert_eq!(parse_size("1k"), Some(1024));
+        assert_eq!(parse_size("10m"), Some(10_000_000));
+        assert_eq!(parse_size("1k"), Some(1000));
         assert_eq!(parse_size("abc"), None);
+        assert_eq!(parse_size("0"), None);
         assert_eq!(
             parse_time_nanos("1700000000.5").unwrap(),
             Some(1_700_000_000_500_000_000)
         );
         assert_eq!(parse_time_nanos("").unwrap(), None);
         assert!(parse_time_nanos("yesterday").is_err());
+    }
+
+    #[test]
+    fn rotated_files_plain_and_gzipped() {
+        use std::io::Write;
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("c-json.log");
+        let gz = |p: &Path, text: &str| {
+            let mut e = flate2::write::GzEncoder::new(
+                std::fs::File::create(p).unwrap(),
+                flate2::Compression::default(),
+            );
+            e.write_all(text.as_bytes()).unwrap();
+            e.finish().unwrap();
+        };
+        std::fs::write(&log, "cur\n").unwrap();
+        gz(&d.path().join("c-json.log.2.gz"), "two\n");
+        // Mid-compression: `.1` and a partial `.1.gz`; the plain file wins.
+        std::fs::write(d.path().join("c-json.log.1"), "one\n").unwrap();
+        std::fs::write(d.path().join("c-json.log.1.gz"), b"\x1f\x8b").unwrap();
+        std::fs::write(d.path().join("c-json.log.x"), "junk").unwrap();
+        let files = log_files(&log);
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["c-json.log.2.gz", "c-json.log.1", "c-json.log"]);
+        let text: String = files.iter().filter_map(|f| read_log_file(f)).collect();
+        assert_eq!(text, "two\none\ncur\n");
+        // `.1` compressed after the listing: read from its `.gz`.
+        gz(&d.path().join("c-json.log.1.gz"), "one\n");
+        std::fs::remove_file(d.path().join("c-json.log.1")).unwrap();
+        assert_eq!(read_log_file(&files[1]).unwrap(), "one\n");
     }
 }

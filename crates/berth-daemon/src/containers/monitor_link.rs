@@ -23,11 +23,24 @@ impl MonitorWriter {
     }
 }
 
+/// The json-file log a monitor writes.
+pub struct LogSpec {
+    pub path: PathBuf,
+    /// Rotate at this size; `None`: never.
+    pub max_size: Option<u64>,
+    /// Files kept, the current one included.
+    pub max_file: u32,
+    /// Gzip rotated files.
+    pub compress: bool,
+    /// moby's extra attributes as a JSON object (empty: none), written into every record.
+    pub attrs: String,
+}
+
 /// What to pass to `berth monitor`.
 pub struct MonitorSpec {
     pub bundle: PathBuf,
     pub id: String,
-    pub log: Option<(PathBuf, Option<u64>, u32)>,
+    pub log: Option<LogSpec>,
     pub tty: bool,
     pub stdin: bool,
     pub stdin_once: bool,
@@ -48,12 +61,18 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
         .arg(&spec.bundle)
         .arg("--id")
         .arg(&spec.id);
-    if let Some((log, max_size, max_file)) = &spec.log {
-        cmd.arg("--log").arg(log);
-        if let Some(size) = max_size {
+    if let Some(log) = &spec.log {
+        cmd.arg("--log").arg(&log.path);
+        if let Some(size) = log.max_size {
             cmd.arg("--log-max-size").arg(size.to_string());
         }
-        cmd.arg("--log-max-file").arg(max_file.to_string());
+        cmd.arg("--log-max-file").arg(log.max_file.to_string());
+        if log.compress {
+            cmd.arg("--log-compress");
+        }
+        if !log.attrs.is_empty() {
+            cmd.arg("--log-attrs").arg(&log.attrs);
+        }
     }
     if spec.tty {
         cmd.arg("--tty");

@@ -178,14 +178,22 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let log = if rec.host_config.log_config.kind == "none" {
         None
     } else {
-        let max_size = log_opts
-            .get("max-size")
-            .and_then(|s| super::logs::parse_size(s));
-        let max_file = log_opts
-            .get("max-file")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1);
-        Some((paths.log(&rec.id), max_size, max_file))
+        // Validated at create; a config from an older record falls back to defaults.
+        let opts =
+            super::logs::options::parse(&log_opts).unwrap_or(super::logs::options::JsonFileOpts {
+                max_size: None,
+                max_file: 1,
+                compress: false,
+            });
+        let path = paths.log(&rec.id);
+        let attrs = super::logs::options::extra_attrs(&log_opts, &rec, &path.to_string_lossy());
+        Some(monitor_link::LogSpec {
+            path,
+            max_size: opts.max_size,
+            max_file: opts.max_file,
+            compress: opts.compress,
+            attrs: berth_runtime::logfile::attrs_json(&attrs),
+        })
     };
     let spec = MonitorSpec {
         bundle: paths.bundle.clone(),

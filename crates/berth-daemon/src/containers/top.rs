@@ -59,7 +59,10 @@ pub async fn top(daemon: &Arc<Daemon>, c: &Arc<Container>, ps_args: &str) -> Res
     if !out.status.success() {
         // The first line of ps's complaint says why (moby shows only that line).
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let why = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("ps failed");
+        let why = stderr
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("ps failed");
         return Err(ApiError::system(format!("ps: {}", why.trim())).into());
     }
     let mut pids = berth_runtime::cgroups::pids(&cgroup);

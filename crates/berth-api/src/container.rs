@@ -104,7 +104,7 @@ pub struct HostConfig {
     pub volume_driver: String,
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Value>,
     #[serde(default)]
     pub console_size: Option<Vec<u32>>,
@@ -166,7 +166,7 @@ pub struct HostConfig {
     pub masked_paths: Option<Vec<String>>,
     #[serde(default)]
     pub readonly_paths: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<bool>,
 }
 

@@ -192,10 +192,11 @@ pub fn info(daemon: &Arc<Daemon>) -> serde_json::Value {
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
         "LiveRestoreEnabled": true,
         "Isolation": "",
-        "InitBinary": "",
-        "ContainerdCommit": {"ID": ""},
-        "RuncCommit": {"ID": ""},
-        "InitCommit": {"ID": ""},
+        // berth is its own runtime and `--init`; there is no containerd.
+        "InitBinary": "berth",
+        "ContainerdCommit": {"ID": "none (berth has no containerd)"},
+        "RuncCommit": {"ID": format!("berth {}", berth_api::version::BERTH_VERSION)},
+        "InitCommit": {"ID": format!("berth {}", berth_api::version::BERTH_VERSION)},
         "SecurityOptions": crate::userns::security_options(daemon.config.remap.is_some()),
         "Warnings": null,
     })

@@ -102,3 +102,61 @@ volumes:
         .out()
         .is_empty());
 }
+
+/// `depends_on: condition: service_healthy` (compose file 2.4): compose waits for the
+/// healthcheck berth runs before it starts the dependent service.
+#[test]
+fn compose_v1_waits_for_a_healthy_dependency() {
+    let Some(bin) = compose_bin() else { return };
+    if !common::can_run_daemon() {
+        return;
+    }
+    let d = common::TestDaemon::start();
+    let proj = d.dir.join("healthproj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        r#"version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c "sleep 1; touch /tmp/ready; exec sleep 300"
+    healthcheck:
+      test: ["CMD", "test", "-e", "/tmp/ready"]
+      interval: 200ms
+      timeout: 2s
+      retries: 50
+  app:
+    image: busybox
+    command: sh -c "echo app-started; exec sleep 300"
+    depends_on:
+      db:
+        condition: service_healthy
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let mut c = Command::new(&bin);
+        c.args(["-p", "bcvh"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", &d.docker_config);
+        common::run_cmd(c, None, Duration::from_secs(90))
+    };
+    // `up -d` returns only once db is healthy and app was started.
+    compose(&["up", "-d"]).ok();
+    assert_eq!(
+        d.inspect("bcvh_db_1", "{{.State.Health.Status}}"),
+        "healthy"
+    );
+    let logs = common::wait_for("app to start", Duration::from_secs(15), || {
+        let l = compose(&["logs", "app"]).stdout;
+        l.contains("app-started").then_some(l)
+    });
+    assert!(logs.contains("app-started"));
+    let ps = compose(&["ps"]).out();
+    assert!(ps.contains("(healthy)"), "{ps}");
+    compose(&["down", "-v"]).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).out(), "");
+}

@@ -357,3 +357,56 @@ fn container_texts_and_defaults_like_moby() {
         r.text()
     );
 }
+
+#[test]
+fn image_save_tag_and_lookup_like_moby() {
+    daemon!(d);
+    d.docker(&["tag", "busybox", "saved:1"]).ok();
+    d.docker(&["tag", "busybox", "saved:2"]).ok();
+    let manifest = |args: &[&str]| -> serde_json::Value {
+        let mut a = vec!["save"];
+        a.extend_from_slice(args);
+        let tar = d.docker_cmd(&a).output().unwrap().stdout;
+        let mut ar = tar::Archive::new(tar.as_slice());
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("manifest.json") {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+                return serde_json::from_str(&s).unwrap();
+            }
+        }
+        panic!("no manifest.json")
+    };
+    // A repository without tag saves all its tags; an ID saves no tag; a tag saves itself.
+    assert_eq!(
+        manifest(&["saved"])[0]["RepoTags"],
+        serde_json::json!(["saved:1", "saved:2"])
+    );
+    let id = d.inspect("saved:1", "{{.Id}}");
+    assert_eq!(manifest(&[&id])[0]["RepoTags"], serde_json::Value::Null);
+    assert_eq!(
+        manifest(&["saved:2"])[0]["RepoTags"],
+        serde_json::json!(["saved:2"])
+    );
+    // Any unique prefix of the ID names the image.
+    let hex = id.trim_start_matches("sha256:");
+    assert_eq!(d.inspect(&hex[..2], "{{.Id}}"), id);
+    // A tag named like a digest algorithm is refused.
+    let o = d.docker(&["tag", "busybox", "sha256:abc"]);
+    assert!(
+        o.stderr
+            .contains("refusing to create an ambiguous tag using digest algorithm as name"),
+        "{}",
+        o.stderr
+    );
+    // The container count is only computed for system df (N/A in `docker images`).
+    assert_eq!(
+        d.docker(&["images", "--format", "{{.Containers}}", "saved:1"])
+            .out(),
+        "N/A"
+    );
+    // until takes moby's time formats.
+    let o = d.docker(&["image", "prune", "-f", "--filter", "until=2000-01-01T00:00"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+}

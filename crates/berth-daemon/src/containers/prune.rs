@@ -59,34 +59,76 @@ pub async fn prune(daemon: &Arc<Daemon>, f: &Filters) -> Result<ContainerPruneRe
     })
 }
 
-/// `until` as unix seconds, RFC 3339, or a Go duration like `24h` / `10m`.
+/// `until` (and friends) the way moby's `timetypes.GetTimestamp` reads them: a Go
+/// duration before now (`10m30s`, `1.5h`), an RFC 3339 time with or without zone or
+/// seconds (`2026-11-28T13:56`, `2026-11-28`; no zone means UTC here), or unix seconds
+/// with optional fraction (`1795874180.5`). Returns unix seconds.
 pub fn parse_until(s: &str) -> Result<i64, ApiError> {
-    if let Ok(n) = s.parse::<i64>() {
-        return Ok(n);
+    let bad = || {
+        ApiError::invalid(format!(
+            "failed to parse value as time or duration: \"{s}\""
+        ))
+    };
+    if let Some(d) = go_duration_secs(s) {
+        return Ok(chrono::Utc::now().timestamp() - d as i64);
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp());
     }
-    let (num, unit) = s.split_at(
-        s.find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(s.len()),
-    );
-    let n: f64 = num.parse().map_err(|_| {
-        ApiError::invalid(format!(
-            "failed to parse value as time or duration: \"{s}\""
-        ))
-    })?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(ApiError::invalid(format!(
-                "failed to parse value as time or duration: \"{s}\""
-            )))
+    for layout in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, layout) {
+            return Ok(t.and_utc().timestamp());
         }
-    };
-    Ok(chrono::Utc::now().timestamp() - secs as i64)
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .ok_or_else(bad)?
+            .and_utc()
+            .timestamp());
+    }
+    let (secs, _frac) = s.split_once('.').unwrap_or((s, ""));
+    if !secs.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return secs.parse::<i64>().map_err(|_| bad());
+    }
+    Err(bad())
+}
+
+/// A Go duration (`1h30m`, `10m30s`, `1.5h`, `500ms`) in seconds; `None` when it is not one.
+fn go_duration_secs(s: &str) -> Option<f64> {
+    let mut rest = s;
+    let mut total = 0f64;
+    let mut any = false;
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        if n == 0 || n == rest.len() {
+            return None;
+        }
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += v * scale;
+        any = true;
+        rest = &rest[u..];
+    }
+    any.then_some(total)
 }
 
 /// Bytes used by a directory tree (not following links).
@@ -107,4 +149,26 @@ pub fn dir_size(path: &std::path::Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod until_tests {
+    use super::parse_until;
+
+    #[test]
+    fn until_reads_like_moby() {
+        let now = chrono::Utc::now().timestamp();
+        assert_eq!(parse_until("1795874180").unwrap(), 1795874180);
+        assert_eq!(parse_until("1795874180.5").unwrap(), 1795874180);
+        assert_eq!(parse_until("2026-11-28").unwrap(), 1795824000);
+        assert_eq!(parse_until("2026-11-28T13:56").unwrap(), 1795874160);
+        assert_eq!(parse_until("2026-11-28T13:56:30").unwrap(), 1795874190);
+        assert_eq!(parse_until("2026-11-28T13:56:30Z").unwrap(), 1795874190);
+        let d = parse_until("10m30s").unwrap();
+        assert!((now - 631..=now - 629).contains(&d), "{d}");
+        assert!(parse_until("bogus")
+            .unwrap_err()
+            .message
+            .contains("failed to parse value as time or duration"));
+    }
 }

@@ -28,7 +28,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: &mut Req, m: &Method, path: &str) 
             let shared = req.qbool("shared-size");
             let d = daemon.clone();
             let list = tokio::task::spawn_blocking(move || {
-                let mut rows = d.images.summaries(&d, &f, true)?;
+                let mut rows = d.images.summaries(&d, &f, false)?;
                 if shared {
                     d.images.fill_shared_sizes(&mut rows);
                 }
@@ -272,16 +272,32 @@ async fn save(daemon: &Arc<Daemon>, names: Vec<String>) -> HandlerResult {
         return Err(ApiError::invalid("no images specified").into());
     }
     let mut images: Vec<(Digest, Vec<String>)> = Vec::new();
+    let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
     for name in &names {
+        // moby's parseNames: a repository without tag saves all its tags; an ID saves the
+        // image with no tag; a tagged name saves that tag.
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let name_only = !last.contains(':') && !name.contains('@');
+        let repo_tags = if name_only {
+            daemon.images.tags_in_repository(name)
+        } else {
+            Vec::new()
+        };
+        if !repo_tags.is_empty() {
+            wanted.extend(repo_tags);
+            continue;
+        }
         let id = daemon.images.resolve(name)?;
-        let digest = Digest::parse(&id)?;
-        // A name saves that tag; an ID saves every tag of the image.
         let tags: Vec<String> = match daemon.images.ref_for_name(name) {
             Some(full) => vec![Reference::parse(&full)
                 .map(|r| r.familiar())
                 .unwrap_or(full)],
-            None => daemon.images.tags_of(&id),
+            None => Vec::new(),
         };
+        wanted.push((id, tags));
+    }
+    for (id, tags) in wanted {
+        let digest = Digest::parse(&id)?;
         match images.iter_mut().find(|(d, _)| *d == digest) {
             Some((_, t)) => {
                 for x in tags {
@@ -408,6 +424,12 @@ fn tag(daemon: &Arc<Daemon>, name: &str, repo: &str, tag: &str) -> Result<()> {
     let id = daemon.images.resolve(name)?;
     if repo.is_empty() {
         return Err(ApiError::invalid("repository name must have at least one component").into());
+    }
+    if Reference::parse(repo).is_ok_and(|r| r.familiar_name() == "sha256") {
+        return Err(ApiError::invalid(
+            "refusing to create an ambiguous tag using digest algorithm as name",
+        )
+        .into());
     }
     if repo.contains('@') || (tag.is_empty() && repo.contains("@sha256:")) {
         return Err(ApiError::invalid("refusing to create a tag with a digest reference").into());

@@ -87,6 +87,25 @@ impl ImageService {
     }
 
     /// Familiar tags (`busybox:latest`) pointing at an image.
+    /// Every `(image ID, [tag])` of the repository `name` (`docker save busybox` saves all
+    /// of busybox's tags).
+    pub fn tags_in_repository(&self, name: &str) -> Vec<(String, Vec<String>)> {
+        let Ok(want) = Reference::parse(name).map(|r| r.familiar_name()) else {
+            return Vec::new();
+        };
+        let refs = self.refs.read().unwrap_or_else(lock_err);
+        let mut out: Vec<(String, Vec<String>)> = refs
+            .iter()
+            .filter_map(|(full, id)| {
+                let r = Reference::parse(full).ok()?;
+                (r.familiar_name() == want && r.digest().is_none())
+                    .then(|| (id.clone(), vec![r.familiar()]))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     pub fn tags_of(&self, id: &str) -> Vec<String> {
         let refs = self.refs.read().unwrap_or_else(lock_err);
         let mut tags: Vec<String> = refs
@@ -120,7 +139,7 @@ impl ImageService {
             }
         }
         // A short or full hex ID.
-        if name.len() >= 4
+        if !name.is_empty()
             && name.len() <= 64
             && name
                 .bytes()

@@ -64,6 +64,7 @@ fn image_error_to_api(e: &berth_image::Error) -> ApiError {
         | E::InvalidArchive(_)
         | E::Json { .. }
         | E::InvalidChange(_)
+        | E::NotAChangeCommand(_)
         | E::Stream { .. } => ErrorKind::InvalidParameter,
         _ => ErrorKind::System,
     };

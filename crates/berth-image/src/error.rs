@@ -86,6 +86,10 @@ pub enum Error {
     #[error("invalid change {0:?}")]
     InvalidChange(String),
 
+    /// A `--change` keyword outside the set commit/import accept (moby's text).
+    #[error("{0} is not a valid change command")]
+    NotAChangeCommand(String),
+
     /// A filesystem operation on a named path failed.
     #[error("{op} {path}: {source}")]
     Io {

@@ -180,7 +180,7 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
             hc.test = test;
             cfg.healthcheck = Some(hc);
         }
-        _ => return Err(bad()),
+        other => return Err(Error::NotAChangeCommand(other.to_ascii_lowercase())),
     }
     Ok(())
 }

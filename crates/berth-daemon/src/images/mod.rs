@@ -435,7 +435,7 @@ impl ImageService {
                 "false" | "0" => false,
                 _ => {
                     return Err(ApiError::invalid(format!(
-                        "Invalid filter 'dangling=[{d}]'"
+                        "invalid filter 'dangling=[{d}]'"
                     )))
                 }
             };

@@ -342,6 +342,9 @@ fn container_texts_and_defaults_like_moby() {
         "{}",
         o.stderr
     );
+    // stats: streaming and one-shot exclude each other (moby answers 400 at once).
+    d.get("/containers/pp/stats?stream=1&one-shot=1")
+        .assert_error(400, "cannot have stream=true and one-shot=true");
     // Create warnings, as moby gives them.
     let r = d.post_json(
         "/containers/create",

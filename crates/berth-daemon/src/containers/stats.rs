@@ -68,6 +68,11 @@ fn sample(daemon: &Daemon, c: &Container) -> Value {
 pub async fn stats(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> HandlerResult {
     let stream = req.q("stream").map(|_| req.qbool("stream")).unwrap_or(true);
     let one_shot = req.qbool("one-shot");
+    if stream && one_shot {
+        return Err(
+            berth_api::ApiError::invalid("cannot have stream=true and one-shot=true").into(),
+        );
+    }
     let (d, c1) = (daemon.clone(), c.clone());
     let mut first = tokio::task::spawn_blocking(move || sample(&d, &c1))
         .await

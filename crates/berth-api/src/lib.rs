@@ -7,6 +7,7 @@
 
 pub mod container;
 pub mod de;
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod exec;

@@ -185,38 +185,8 @@ pub fn apply_change(cfg: &mut ContainerConfig, change: &str) -> Result<()> {
     Ok(())
 }
 
-/// A Go duration (`1h30m`, `1.5s`, `500ms`, `0`) in nanoseconds.
 fn go_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(total as i64)
+    berth_api::duration::parse_go_duration(s).ok()
 }
 
 fn exec_or_shell(rest: &str) -> Vec<String> {

@@ -485,17 +485,7 @@ fn sysctl_allowed(
     namespaces: &[oci_spec::runtime::LinuxNamespace],
 ) -> Result<(), String> {
     let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+    if crate::defaults::IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         return if has(LinuxNamespaceType::Ipc) {
             Ok(())
         } else {

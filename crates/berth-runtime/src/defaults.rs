@@ -146,6 +146,19 @@ fn current_nofile_hard() -> u64 {
         .unwrap_or(DEFAULT_NOFILE)
 }
 
+/// Sysctls that belong to the IPC namespace (plus every `fs.mqueue.*`): a container may set
+/// them only with an IPC namespace of its own (runc's rule).
+pub const IPC_SYSCTLS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,17 +63,7 @@ fn own_hard_limit(name: &str) -> Option<u64> {
 /// Namespaced sysctls a container may set (Docker's list; `net.*` only with its own
 /// network namespace).
 fn sysctl_allowed(key: &str, host_network: bool, host_ipc: bool) -> Result<(), ApiError> {
-    const IPC: &[&str] = &[
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-        "kernel.shmmni",
-        "kernel.shm_rmid_forced",
-    ];
-    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+    if berth_runtime::defaults::IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         // With `--ipc host` the write would land on the host's IPC namespace (runc's text).
         if host_ipc {
             return Err(ApiError::invalid(format!(

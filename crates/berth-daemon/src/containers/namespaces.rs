@@ -116,7 +116,7 @@ pub fn resolve(daemon: &Daemon, paths: &ContainerPaths, hc: &HostConfig) -> Resu
         mode => {
             if let Some(name) = mode.strip_prefix("container:") {
                 let (id, pid, donor_paths) = donor(daemon, "IPC", name)?;
-                if !is_mount_point(&donor_paths.shm()) {
+                if !crate::volumes::is_mountpoint(&donor_paths.shm()) {
                     return Err(ApiError::invalid(format!(
                         "failed to join IPC namespace: container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)"
                     ))
@@ -130,22 +130,13 @@ pub fn resolve(daemon: &Daemon, paths: &ContainerPaths, hc: &HostConfig) -> Resu
     Ok(s)
 }
 
-/// Whether `p` is the root of a mount (its mount id differs from its parent's).
-fn is_mount_point(p: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
-        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
-        _ => false,
-    }
-}
-
 /// `--ipc shareable`: a tmpfs on the host at `<container dir>/shm`, owned by the
 /// container's root, that other containers can bind as their `/dev/shm` too.
 pub fn mount_own_shm(paths: &ContainerPaths, shm_size: i64, owner: (u32, u32)) -> Result<()> {
     let dir = paths.shm();
     std::fs::create_dir_all(&dir)
         .map_err(|e| DaemonError::io(format!("create {}", dir.display()), e))?;
-    if is_mount_point(&dir) {
+    if crate::volumes::is_mountpoint(&dir) {
         return Ok(());
     }
     use nix::mount::{mount, MsFlags};
@@ -165,7 +156,11 @@ pub fn mount_own_shm(paths: &ContainerPaths, shm_size: i64, owner: (u32, u32)) -
 /// Unmounts the container's shareable `/dev/shm` tmpfs, if it has one (at exit).
 pub fn release_shm(paths: &ContainerPaths) {
     let dir = paths.shm();
-    if is_mount_point(&dir) {
+    // Only `--ipc shareable` containers have one: one failed stat for all the others.
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return;
+    }
+    if crate::volumes::is_mountpoint(&dir) {
         let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
     }
     let _ = std::fs::remove_dir(&dir);

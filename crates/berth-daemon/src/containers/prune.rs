@@ -98,37 +98,11 @@ pub fn parse_until(s: &str) -> Result<i64, ApiError> {
     Err(bad())
 }
 
-/// A Go duration (`1h30m`, `10m30s`, `1.5h`, `500ms`) in seconds; `None` when it is not one.
+/// A Go duration in seconds; `None` when `s` is not one.
 fn go_duration_secs(s: &str) -> Option<f64> {
-    let mut rest = s;
-    let mut total = 0f64;
-    let mut any = false;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
-        if n == 0 || n == rest.len() {
-            return None;
-        }
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += v * scale;
-        any = true;
-        rest = &rest[u..];
-    }
-    any.then_some(total)
+    berth_api::duration::parse_go_duration(s)
+        .ok()
+        .map(|ns| ns as f64 / 1e9)
 }
 
 /// Bytes used by a directory tree (not following links).

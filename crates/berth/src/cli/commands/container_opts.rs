@@ -255,37 +255,7 @@ pub struct ContainerOpts {
 
 /// Go's `time.ParseDuration` for the units health flags use; returns nanoseconds.
 pub fn go_duration(s: &str) -> Result<i64, String> {
-    let err = || format!("time: invalid duration \"{s}\"");
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(err());
-    }
-    while !rest.is_empty() {
-        let n_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(err)?;
-        let n: f64 = rest[..n_end].parse().map_err(|_| err())?;
-        rest = &rest[n_end..];
-        let u_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(err()),
-        };
-        total += n * mult;
-        rest = &rest[u_end..];
-    }
-    Ok(total as i64)
+    berth_api::duration::parse_go_duration(s)
 }
 
 fn kv_map(list: &[String]) -> BTreeMap<String, String> {

@@ -17,6 +17,7 @@ pub mod network;
 pub mod progress;
 pub mod stream;
 pub mod system;
+pub mod units;
 pub mod version;
 pub mod volume;
 

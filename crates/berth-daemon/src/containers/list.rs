@@ -211,6 +211,9 @@ struct Prepared {
     /// `created` of the `before` / `since` containers.
     before: Option<String>,
     since: Option<String>,
+    /// `name` and `id` expressions, compiled once per request.
+    name: berth_api::filters::Matcher,
+    id: berth_api::filters::Matcher,
 }
 
 fn find_created(all: &[Arc<Container>], value: &str) -> Result<String, ApiError> {
@@ -256,6 +259,8 @@ fn prepare(f: &Filters, all: &[Arc<Container>]) -> Result<Prepared, ApiError> {
         expose: port_filter("expose", f.get("expose"))?,
         before: one("before")?,
         since: one("since")?,
+        name: f.matcher("name"),
+        id: f.matcher("id"),
     })
 }
 
@@ -286,8 +291,8 @@ fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, p: &Prepared) ->
     // Label filters are ANDed together; others are ORed within a key. `name` and `id` are
     // regular expressions, as in moby.
     f.get("label").iter().all(|l| label_matches(l, &labels))
-        && f.matches("id", &rec.id)
-        && (f.matches("name", &rec.name) || f.matches("name", &format!("/{}", rec.name)))
+        && p.id.matches(&rec.id)
+        && (p.name.matches(&rec.name) || p.name.matches(&format!("/{}", rec.name)))
         && port_ok
         && any("status", &|v| v == state)
         && any("exited", &|v| {

@@ -16,14 +16,6 @@ use std::sync::Arc;
 use tokio::io::AsyncWrite;
 use tokio::io::AsyncWriteExt;
 
-/// Parses docker's `max-size` (`units.FromHumanSize`: `10m` is 10,000,000 bytes).
-pub fn parse_size(s: &str) -> Option<u64> {
-    options::from_human_size(s)
-        .ok()
-        .filter(|n| *n > 0)
-        .map(|n| n as u64)
-}
-
 #[derive(Debug, Deserialize)]
 struct LogLine {
     log: String,
@@ -342,10 +334,10 @@ mod tests {
 
     #[test]
     fn sizes_and_times() {
-        assert_eq!(parse_size("10m"), Some(10_000_000));
-        assert_eq!(parse_size("1k"), Some(1000));
-        assert_eq!(parse_size("abc"), None);
-        assert_eq!(parse_size("0"), None);
+        use berth_api::units::from_human_size;
+        assert_eq!(from_human_size("10m"), Ok(10_000_000));
+        assert_eq!(from_human_size("1k"), Ok(1000));
+        assert!(from_human_size("abc").is_err());
         assert_eq!(
             parse_time_nanos("1700000000.5").unwrap(),
             Some(1_700_000_000_500_000_000)

@@ -2,35 +2,7 @@
 
 /// go-units `RAMInBytes`: "512m", "1g", "10k", "100", "1.5GB", "2MiB" (binary multipliers).
 pub fn ram_in_bytes(s: &str) -> Result<i64, String> {
-    let err = || format!("invalid size: '{s}'");
-    let t = s.trim();
-    let num_end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(num_end);
-    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
-        return Err(err());
-    }
-    let n: f64 = num.parse().map_err(|_| err())?;
-    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
-    let mut u = unit.as_str();
-    let mult: f64 = match u.chars().next() {
-        Some('k') => 1024.0,
-        Some('m') => 1024.0 * 1024.0,
-        Some('g') => 1024f64.powi(3),
-        Some('t') => 1024f64.powi(4),
-        Some('p') => 1024f64.powi(5),
-        _ => 1.0,
-    };
-    if mult != 1.0 {
-        u = &u[1..];
-    }
-    let u = u.strip_prefix('i').unwrap_or(u);
-    let u = u.strip_prefix('b').unwrap_or(u);
-    if !u.is_empty() {
-        return Err(err());
-    }
-    Ok((n * mult) as i64)
+    berth_api::units::ram_in_bytes(s.trim())
 }
 
 /// A memory flag value: `-1` means unlimited for `--memory-swap`.

@@ -216,9 +216,11 @@ fn inspect_sizes_stopped_state_and_diff() {
         "busybox",
         "sh",
         "-c",
-        "echo hello > /f; sleep 300",
+        "echo hello > /f; echo written; sleep 300",
     ])
     .ok();
+    // The size is only non-zero once the shell has written /f.
+    d.wait_logs("st", "written");
     let r = d.get("/containers/st/json?size=1").json();
     assert!(r["SizeRw"].as_i64().unwrap() > 0, "{r}");
     assert!(r["SizeRootFs"].as_i64().unwrap() > r["SizeRw"].as_i64().unwrap());

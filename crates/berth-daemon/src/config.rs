@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use serde::Deserialize;
+use berth_net::ipam::Ipv4Net;
 use std::path::PathBuf;
 
 /// `berth daemon` flags. Names follow dockerd where the feature overlaps.
@@ -85,6 +86,9 @@ pub struct NetworkFlags {
     /// DNS server to use for containers
     #[arg(long = "dns")]
     pub dns: Vec<String>,
+    /// Default address pools for node specific local networks (base=CIDR,size=N)
+    #[arg(long = "default-address-pool")]
+    pub default_address_pools: Vec<String>,
 }
 
 /// The effective networking configuration.
@@ -99,6 +103,55 @@ pub struct NetworkConfig {
     pub iptables: bool,
     pub ip_forward: bool,
     pub dns: Vec<String>,
+    /// Where networks without a `--subnet` (and the default bridge without `--bip`) get
+    /// their subnet: `(base, size)`, in order. Docker's pools unless configured.
+    pub address_pools: Vec<(Ipv4Net, u8)>,
+}
+
+/// One `default-address-pools` entry of daemon.json.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AddressPoolJson {
+    pub base: String,
+    pub size: u8,
+}
+
+/// Parses dockerd's `--default-address-pool base=CIDR,size=N` value.
+fn parse_pool_flag(value: &str) -> Result<(String, u8), String> {
+    let (mut base, mut size) = (None, None);
+    for field in value.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| format!("invalid field '{field}' must be a key=value pair"))?;
+        match k.to_ascii_lowercase().as_str() {
+            "base" => base = Some(v.to_string()),
+            "size" => {
+                size = Some(
+                    v.parse::<u8>()
+                        .map_err(|_| format!("invalid size value {v:?}: not a prefix length"))?,
+                )
+            }
+            _ => return Err(format!("invalid field key {k}")),
+        }
+    }
+    match (base, size) {
+        (Some(b), Some(s)) => Ok((b, s)),
+        _ => Err(format!(
+            "invalid default address pool {value:?}: base and size are both required"
+        )),
+    }
+}
+
+/// Checks one pool: an IPv4 base, and a size at least as long as the base's prefix.
+fn check_pool(base: &str, size: u8) -> Result<(Ipv4Net, u8), String> {
+    let net: Ipv4Net = base
+        .parse()
+        .map_err(|_| format!("invalid base pool {base:?}: not an IPv4 CIDR"))?;
+    if size < net.prefix || size > 32 {
+        return Err(format!(
+            "invalid pools size: {size} (base pool {base} cannot be split into /{size} networks)"
+        ));
+    }
+    Ok((net.network(), size))
 }
 
 /// The subset of `daemon.json` berth understands; unknown keys are ignored like dockerd
@@ -120,6 +173,7 @@ pub struct DaemonJson {
     pub userns_remap: Option<String>,
     pub bridge: Option<String>,
     pub bip: Option<String>,
+    pub default_address_pools: Option<Vec<AddressPoolJson>>,
     pub mtu: Option<u32>,
     pub icc: Option<bool>,
     pub ip_masq: Option<bool>,
@@ -189,10 +243,29 @@ impl DaemonConfig {
                 })
             }
         };
-        Ok(Self::merge(flags, json))
+        Self::merge(flags, json)
     }
 
-    fn merge(flags: DaemonFlags, json: DaemonJson) -> DaemonConfig {
+    fn merge(flags: DaemonFlags, json: DaemonJson) -> Result<DaemonConfig, ConfigError> {
+        // The flag's pools replace the file's, and either replaces Docker's defaults.
+        let address_pools = if !flags.network.default_address_pools.is_empty() {
+            flags
+                .network
+                .default_address_pools
+                .iter()
+                .map(|v| parse_pool_flag(v).and_then(|(b, s)| check_pool(&b, s)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ConfigError::Flags)?
+        } else if let Some(pools) = json.default_address_pools.as_ref().filter(|p| !p.is_empty())
+        {
+            pools
+                .iter()
+                .map(|p| check_pool(&p.base, p.size))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ConfigError::Flags)?
+        } else {
+            berth_net::ipam::DEFAULT_POOLS.to_vec()
+        };
         let exec_root = flags
             .exec_root
             .or(json.exec_root)
@@ -212,7 +285,7 @@ impl DaemonConfig {
                 "info".into()
             }
         });
-        DaemonConfig {
+        Ok(DaemonConfig {
             hosts,
             data_root: flags
                 .data_root
@@ -260,8 +333,9 @@ impl DaemonConfig {
                 } else {
                     flags.network.dns
                 },
+                address_pools,
             },
-        }
+        })
     }
 
     /// The unix socket paths to listen on.
@@ -296,7 +370,7 @@ mod tests {
         let json: DaemonJson =
             serde_json::from_str(r#"{"data-root":"/x","exec-root":"/tmp/e","unknown-key":1}"#)
                 .unwrap();
-        let c = DaemonConfig::merge(flags, json);
+        let c = DaemonConfig::merge(flags, json).unwrap();
         assert_eq!(c.data_root, PathBuf::from("/tmp/d"));
         assert_eq!(c.exec_root, PathBuf::from("/tmp/e"));
         assert_eq!(c.pidfile, PathBuf::from("/tmp/e/berth.pid"));
@@ -312,11 +386,57 @@ mod tests {
             let mut argv = vec!["berth daemon"];
             argv.extend(args);
             let flags = DaemonFlags::try_parse_from(argv).unwrap();
-            DaemonConfig::merge(flags, serde_json::from_str(json).unwrap()).no_new_privileges
+            DaemonConfig::merge(flags, serde_json::from_str(json).unwrap())
+                .unwrap()
+                .no_new_privileges
         };
         assert!(!parse(&[], "{}"));
         assert!(parse(&["--no-new-privileges"], "{}"));
         assert!(parse(&[], r#"{"no-new-privileges":true}"#));
         assert!(!parse(&[], r#"{"no-new-privileges":false}"#));
+    }
+
+    #[test]
+    fn address_pools_from_flag_file_or_docker_defaults() {
+        let pools = |args: &[&str], json: &str| {
+            let mut argv = vec!["berth daemon"];
+            argv.extend(args);
+            let flags = DaemonFlags::try_parse_from(argv).unwrap();
+            DaemonConfig::merge(flags, serde_json::from_str(json).unwrap())
+                .map(|c| {
+                    c.network
+                        .address_pools
+                        .iter()
+                        .map(|(b, s)| format!("{b}:{s}"))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(pools(&[], "{}").unwrap()[0], "172.17.0.0/16:16");
+        let file = r#"{"default-address-pools":[{"base":"10.10.0.0/16","size":24}]}"#;
+        assert_eq!(pools(&[], file).unwrap(), ["10.10.0.0/16:24"]);
+        assert_eq!(
+            pools(
+                &[
+                    "--default-address-pool",
+                    "base=10.20.0.0/16,size=24",
+                    "--default-address-pool",
+                    "Size=28,Base=10.30.1.0/24"
+                ],
+                file
+            )
+            .unwrap(),
+            ["10.20.0.0/16:24", "10.30.1.0/24:28"]
+        );
+        for (bad, needle) in [
+            ("base=10.0.0.0/16", "both required"),
+            ("base=10.0.0.0/16,size=8", "invalid pools size"),
+            ("base=nope,size=24", "not an IPv4 CIDR"),
+            ("base=10.0.0.0/16,sz=24", "invalid field key sz"),
+            ("10.0.0.0/16", "must be a key=value pair"),
+        ] {
+            let e = pools(&["--default-address-pool", bad], "{}").unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
     }
 }

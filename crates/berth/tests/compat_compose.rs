@@ -49,7 +49,8 @@ services:
     volumes: ["data:/data"]
   client:
     image: busybox
-    command: sh -c "sleep 1; (echo GET / HTTP/1.0; echo) | nc web 80; echo client-done; sleep 300"
+    # depends_on only orders the starts: retry until web's httpd answers.
+    command: sh -c "until (echo GET / HTTP/1.0; echo) | nc web 80 | grep compose-web; do sleep 0.2; done; echo client-done; sleep 300"
     depends_on: [web]
 volumes:
   data: {{}}
@@ -67,7 +68,7 @@ volumes:
         common::run_cmd(c, None, Duration::from_secs(90))
     };
     compose(&["up", "-d"]).ok();
-    let page = common::wait_for("the web service", Duration::from_secs(15), || {
+    let page = common::wait_for("the web service", Duration::from_secs(60), || {
         let out = Command::new("curl")
             .args(["-s", "-m", "2", &format!("http://127.0.0.1:{port}/")])
             .output()
@@ -78,7 +79,7 @@ volumes:
     assert!(page.contains("compose-web"));
     let logs = common::wait_for(
         "the client to reach web by name",
-        Duration::from_secs(15),
+        Duration::from_secs(60),
         || {
             let l = compose(&["logs", "client"]).stdout;
             l.contains("client-done").then_some(l)
@@ -150,7 +151,7 @@ services:
         d.inspect("bcvh_db_1", "{{.State.Health.Status}}"),
         "healthy"
     );
-    let logs = common::wait_for("app to start", Duration::from_secs(15), || {
+    let logs = common::wait_for("app to start", Duration::from_secs(60), || {
         let l = compose(&["logs", "app"]).stdout;
         l.contains("app-started").then_some(l)
     });

@@ -124,7 +124,7 @@ fn berth_container_lifecycle() {
             "busybox",
             "sh",
             "-c",
-            "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+            "trap 'exit 0' TERM; echo started; while true; do sleep 0.1; done",
         ])
         .out();
     assert_eq!(id.len(), 64, "{id}");
@@ -143,7 +143,8 @@ fn berth_container_lifecycle() {
         d.berth(&["ps", "--filter", "label=k=v", "-q"]).out(),
         &id[..12]
     );
-    common::wait_for("log line", Duration::from_secs(20), || {
+    // "started" comes after the trap: `stop` below must find the TERM handler set.
+    common::wait_for("log line", Duration::from_secs(30), || {
         d.berth(&["logs", "life"])
             .stdout
             .contains("started")

@@ -322,7 +322,11 @@ fn top_stats_pause_unpause() {
     daemon!(d);
     d.docker(&["run", "-d", "--name", "tp", "busybox", "sleep", "100"])
         .ok();
-    let top = d.docker(&["top", "tp"]).out();
+    // `run -d` returns once the process is started, not once it has exec'd `sleep`.
+    let top = common::wait_for("sleep 100 in docker top", Duration::from_secs(30), || {
+        let top = d.docker(&["top", "tp"]).out();
+        top.contains("sleep 100").then_some(top)
+    });
     assert!(top.lines().next().unwrap().contains("PID"), "{top}");
     assert!(top.contains("sleep 100"), "{top}");
 

@@ -59,6 +59,10 @@ fn cp_round_trips_with_both_clis() {
             "mkdir /tmp/existing; sleep 1000",
         ])
         .out();
+    // The shell makes /tmp/existing after `run -d` returned.
+    common::wait_for("/tmp/existing", std::time::Duration::from_secs(30), || {
+        (d.docker(&["exec", &c, "test", "-d", "/tmp/existing"]).code == 0).then_some(())
+    });
     for which in ["docker", "berth"] {
         let h = host_dir(&d, which);
         let src = make_tree(&h);
@@ -747,11 +751,10 @@ fn commit_diff_and_export() {
         ])
         .out();
     let _ = r;
-    common::wait_for("/live", std::time::Duration::from_secs(5), || {
-        d.docker(&["exec", "live", "cat", "/live"])
-            .ok()
-            .contains("live")
-            .then_some(())
+    common::wait_for("/live", std::time::Duration::from_secs(30), || {
+        // `cat` fails (exit 1) until the shell has written the file: poll, don't assert.
+        let o = d.docker(&["exec", "live", "cat", "/live"]);
+        (o.code == 0 && o.stdout.contains("live")).then_some(())
     });
     let id2 = d
         .berth(&["commit", "-c", "CMD cat /live", "live", "live-img"])

@@ -80,12 +80,11 @@ fn kill9_daemon_then_readopt() {
     assert_eq!(d.docker(&["exec", "surv", "echo", "in"]).out(), "in");
     d.docker(&["stop", "-t", "1", "surv"]).ok();
     assert_eq!(d.inspect("surv", "{{.State.Status}}"), "exited");
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid_n}")).exists() || {
-            // A zombie reaped a moment later is fine.
-            std::thread::sleep(Duration::from_millis(500));
-            !std::path::Path::new(&format!("/proc/{pid_n}")).exists()
-        }
+    // A zombie reaped a moment later is fine.
+    common::wait_for(
+        "the container process to go",
+        Duration::from_secs(30),
+        || (!std::path::Path::new(&format!("/proc/{pid_n}")).exists()).then_some(()),
     );
 }
 
@@ -117,8 +116,19 @@ fn exit_while_daemon_down_and_restart_always() {
         "sleep 1; exit 1",
     ])
     .ok();
+    let pids: Vec<i32> = ["short", "always"]
+        .iter()
+        .filter_map(|n| d.inspect(n, "{{.State.Pid}}").parse().ok())
+        .filter(|p| *p > 0)
+        .collect();
     d.kill9();
-    std::thread::sleep(Duration::from_secs(2));
+    // Both exit while nobody watches (their monitors reap them): wait for that instead of
+    // guessing how long `sleep 1` takes on a loaded machine.
+    common::wait_for("the containers to exit", Duration::from_secs(30), || {
+        pids.iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+            .then_some(())
+    });
     d.restart_daemon();
     // The exit that happened while nobody watched is recorded.
     d.wait_status("short", "exited");

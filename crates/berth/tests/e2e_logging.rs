@@ -212,7 +212,7 @@ fn compressed_rotation_reads_back_in_order() {
         PathBuf::from(s)
     };
     // The monitor compresses in the background; it is done when `.1` is gone.
-    common::wait_for("compressed rotation", Duration::from_secs(10), || {
+    common::wait_for("compressed rotation", Duration::from_secs(30), || {
         (with(".1.gz").exists() && with(".2.gz").exists() && !with(".1").exists()).then_some(())
     });
     assert!(!with(".2").exists() && !with(".3.gz").exists());

@@ -28,8 +28,29 @@ fn http_get(addr: &str) -> Option<String> {
 fn wait_http(addr: &str, want: &str) {
     wait_for(
         &format!("{want} at {addr}"),
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || http_get(addr).filter(|b| b.contains(want)),
+    );
+}
+
+/// Waits until a process in container `c` listens on TCP `port` (read from its network
+/// namespace's /proc/net/tcp{,6} through an exec): `run -d` returns before the command in
+/// the container has got that far.
+fn wait_listening(d: &TestDaemon, c: &str, port: u16) {
+    let local = format!(":{port:04X}");
+    wait_for(
+        &format!("{c} to listen on {port}"),
+        Duration::from_secs(30),
+        || {
+            let o = d.docker(&["exec", c, "cat", "/proc/net/tcp", "/proc/net/tcp6"]);
+            o.stdout
+                .lines()
+                .any(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    f.get(1).is_some_and(|a| a.ends_with(&local)) && f.get(3) == Some(&"0A")
+                })
+                .then_some(())
+        },
     );
 }
 
@@ -231,7 +252,15 @@ fn published_ports_answer_from_the_host_and_from_another_namespace() {
         wait_http(&format!("{addr}:{port}"), "hello-published");
     }
     let th = TestHost::new();
-    let got = th.http_get(&th.near, port);
+    // The fresh veth pair may need a moment before the first connection goes through.
+    let got = wait_for(
+        "the port from the test host",
+        Duration::from_secs(30),
+        || {
+            let got = th.http_get(&th.near, port);
+            got.contains("hello-published").then_some(got)
+        },
+    );
     assert!(got.contains("hello-published"), "from test host: {got:?}");
 
     // docker port and ps show the mapping.
@@ -376,7 +405,7 @@ fn udp_and_hairpin() {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
-        let got = wait_for("udp echo", Duration::from_secs(10), || {
+        let got = wait_for("udp echo", Duration::from_secs(30), || {
             sock.send_to(b"udp-hello", ("127.0.0.1", port)).ok()?;
             let mut buf = [0u8; 64];
             let (n, _) = sock.recv_from(&mut buf).ok()?;
@@ -496,6 +525,8 @@ fn user_network_names_aliases_isolation_and_internal() {
         .docker(&["ps", "-q", "--filter", &format!("network={net}")])
         .out();
     assert_eq!(listed.lines().count(), 3, "ps --filter network: {listed}");
+    // srv's `nc -l` serves one connection: it must be listening before the client below.
+    wait_listening(&d, "srv", 7000);
     let out = d
         .docker(&[
             "run", "--rm", "--network", &net, "busybox", "sh", "-c",
@@ -583,6 +614,8 @@ fn user_network_names_aliases_isolation_and_internal() {
         "while true; do echo from-lonely | nc -l -p 7000; done",
     ])
     .ok();
+    // Listening, so that the icc=false check below really had something to miss.
+    wait_listening(&d, "lonely", 7000);
     let gw = d
         .docker(&[
             "network",
@@ -818,7 +851,7 @@ fn daemon_restart_keeps_ports_and_dns_and_cleans_up_on_stop() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_for("the container to end", Duration::from_secs(10), || {
+    wait_for("the container to end", Duration::from_secs(30), || {
         (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
     d.restart_daemon();
@@ -1322,4 +1355,109 @@ fn bridge_none_disables_the_default_network() {
         .docker(&["run", "--rm", "busybox", "ls", "/sys/class/net"])
         .out();
     assert_eq!(links, "lo");
+}
+
+/// `--default-address-pool` (dockerd's flag) decides where networks without `--subnet`
+/// come from, and two daemons creating networks at once from the same pool never get
+/// the same subnet (the choice and the bridge's route are made under one host-wide lock).
+#[test]
+fn address_pools_are_shared_safely_between_daemons() {
+    if !common::can_run() {
+        return;
+    }
+    let pool = common::free_test_subnet();
+    let opts = || common::DaemonOptions {
+        args: vec![
+            "--default-address-pool".into(),
+            format!("base={pool},size=28"),
+        ],
+        ..Default::default()
+    };
+    let (a, b) = (
+        TestDaemon::start_with(opts()),
+        TestDaemon::start_with(opts()),
+    );
+    let subnets: Vec<String> = std::thread::scope(|s| {
+        let jobs: Vec<_> = [&a, &b]
+            .into_iter()
+            .flat_map(|d| (0..4).map(move |i| (d, format!("pool{i}"))))
+            .map(|(d, name)| {
+                s.spawn(move || {
+                    d.docker(&["network", "create", &name]).ok();
+                    d.docker(&[
+                        "network",
+                        "inspect",
+                        "-f",
+                        "{{(index .IPAM.Config 0).Subnet}}",
+                        &name,
+                    ])
+                    .out()
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).collect()
+    });
+    let prefix = pool.trim_end_matches("0/24");
+    let mut distinct = subnets.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 8, "{subnets:?}");
+    assert!(
+        subnets
+            .iter()
+            .all(|s| s.starts_with(prefix) && s.ends_with("/28")),
+        "{subnets:?}"
+    );
+    // One name created four times at once: one network, three conflicts.
+    let made = std::thread::scope(|s| {
+        let jobs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| b.docker(&["network", "create", "same"]).code))
+            .collect();
+        jobs.into_iter()
+            .map(|j| j.join().unwrap())
+            .filter(|c| *c == 0)
+            .count()
+    });
+    assert_eq!(made, 1);
+    // A container on one of them gets an address of that /28.
+    let net = &subnets[0];
+    let ip = a
+        .docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "pool0",
+            "busybox",
+            "ip",
+            "-4",
+            "-o",
+            "addr",
+            "show",
+            "eth0",
+        ])
+        .out();
+    let own = a
+        .docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{(index .IPAM.Config 0).Gateway}}",
+            "pool0",
+        ])
+        .out();
+    assert!(
+        !own.is_empty() && ip.contains(own.rsplit_once('.').unwrap().0),
+        "{net} {ip}"
+    );
+    // The pool (16 /28s; 9 taken so far) is used up after 7 more, with dockerd's message.
+    for i in 0..7 {
+        a.docker(&["network", "create", &format!("more{i}")]).ok();
+    }
+    let full = a.docker(&["network", "create", "one-too-many"]);
+    assert_ne!(full.code, 0);
+    assert!(
+        full.all()
+            .contains("all predefined address pools have been fully subnetted"),
+        "{full:?}"
+    );
 }

@@ -222,7 +222,7 @@ fn remapped_daemon_runs_containers_as_shifted_root() {
     let made = Path::new(upper.trim()).join("made-inside");
     common::wait_for(
         "file in the upper dir",
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
         || made.exists().then_some(()),
     );
     let m = std::fs::metadata(&made).unwrap();

@@ -259,7 +259,7 @@ fn image_content_populates_new_volumes_and_rm_v_removes_anonymous_ones() {
         "/scratch/x",
     ])
     .ok();
-    common::wait_for("auto-remove", std::time::Duration::from_secs(10), || {
+    common::wait_for("auto-remove", std::time::Duration::from_secs(30), || {
         (volume_names(&d).len() == before).then_some(())
     });
     // A plain rm keeps them.

@@ -185,6 +185,12 @@ pub async fn create(
         ))
         .into());
     }
+    // Held until the bridge (and so its route) exists, so that concurrent creates can
+    // neither take one name twice nor one free subnet twice: see `lock_host_subnets`.
+    let _subnets = tokio::task::spawn_blocking(super::setup::lock_host_subnets)
+        .await
+        .ok()
+        .flatten();
     if daemon.networks.all().iter().any(|n| n.name == name) {
         return Err(ApiError::conflict(format!("network with name {name} already exists")).into());
     }
@@ -246,7 +252,7 @@ pub async fn create(
         }
         let mut avoid = taken.clone();
         avoid.extend(super::setup::host_routes());
-        berth_net::ipam::choose_subnet(&berth_net::ipam::DEFAULT_POOLS, &avoid).ok_or_else(
+        berth_net::ipam::choose_subnet(&daemon.config.network.address_pools, &avoid).ok_or_else(
             || ApiError::system("all predefined address pools have been fully subnetted"),
         )?
     } else {

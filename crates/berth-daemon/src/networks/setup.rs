@@ -55,10 +55,36 @@ pub fn host_routes() -> Vec<Ipv4Net> {
         .unwrap_or_default()
 }
 
+/// Host-wide lock file that serializes choosing a subnet with bringing up its bridge.
+const SUBNET_LOCK: &str = "/run/lock/berth-subnets.lock";
+
+/// Takes the host-wide subnet lock (blocking), so that two berth daemons, or two
+/// network creates in one daemon, cannot both pick the same free subnet before either
+/// bridge's route exists. Held until the returned file is dropped; `None` (no lock)
+/// where the lock file cannot be opened.
+pub fn lock_host_subnets() -> Option<std::fs::File> {
+    let path = std::path::Path::new(SUBNET_LOCK);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .inspect_err(|e| tracing::warn!("open {SUBNET_LOCK}: {e}"))
+        .ok()?;
+    file.lock()
+        .inspect_err(|e| tracing::warn!("lock {SUBNET_LOCK}: {e}"))
+        .ok()?;
+    Some(file)
+}
+
 /// Makes sure the predefined networks exist (in the database and in the kernel), turns
 /// on forwarding, and writes the firewall table. Called once at start-up, before
 /// containers are re-adopted.
 pub fn init(daemon: &Daemon) -> Result<()> {
+    let _subnets = lock_host_subnets();
     let nets = &daemon.networks;
     nets.load(&*daemon.store)?;
     let cfg = &daemon.config.network;
@@ -91,7 +117,7 @@ pub fn init(daemon: &Daemon) -> Result<()> {
                             .filter_map(|n| n.subnet()),
                     );
                     let subnet =
-                        berth_net::ipam::choose_subnet(&berth_net::ipam::DEFAULT_POOLS, &taken)
+                        berth_net::ipam::choose_subnet(&cfg.address_pools, &taken)
                             .ok_or_else(|| {
                                 DaemonError::Other(
                                     "no free subnet for the default bridge; set --bip".into(),

@@ -500,12 +500,21 @@ pub fn case_init() {
     assert_eq!(r.exit.exit_code, 5);
 
     // Signals reach the process through the init (a plain pid 1 would ignore SIGTERM).
-    let mut spec = f.spec("init2", &["sleep", "30"]);
+    // The signal goes only once the command runs: the init forwards signals from before
+    // it forks, and a pid 1 with no handler yet would drop it.
+    let mut spec = f.spec("init2", &["sh", "-c", "echo ready; exec sleep 30"]);
     spec["annotations"] = json!({"org.berth.init": "true"});
     let (b, _) = f.spawn("init2", &spec, &[]);
     let mut s = connect(&b);
     write_frame(&mut s, FrameKind::Start, b"").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("ready") {
+        match read_frame(&mut s).unwrap() {
+            Some((FrameKind::Stdout, p)) => seen.extend(p),
+            Some((FrameKind::Stderr, _)) => {}
+            other => panic!("expected the ready line, got {other:?}"),
+        }
+    }
     write_frame(&mut s, FrameKind::Signal, &15u32.to_be_bytes()).unwrap();
     let r = collect(s);
     assert_eq!(r.exit.exit_code, 143);

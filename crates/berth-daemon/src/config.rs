@@ -1,8 +1,8 @@
 //! Daemon configuration: dockerd's flag names, merged over `daemon.json`.
 
+use berth_net::ipam::Ipv4Net;
 use clap::Parser;
 use serde::Deserialize;
-use berth_net::ipam::Ipv4Net;
 use std::path::PathBuf;
 
 /// `berth daemon` flags. Names follow dockerd where the feature overlaps.
@@ -256,7 +256,10 @@ impl DaemonConfig {
                 .map(|v| parse_pool_flag(v).and_then(|(b, s)| check_pool(&b, s)))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(ConfigError::Flags)?
-        } else if let Some(pools) = json.default_address_pools.as_ref().filter(|p| !p.is_empty())
+        } else if let Some(pools) = json
+            .default_address_pools
+            .as_ref()
+            .filter(|p| !p.is_empty())
         {
             pools
                 .iter()

@@ -116,13 +116,12 @@ pub fn init(daemon: &Daemon) -> Result<()> {
                             .filter(|n| !n.is_default_bridge())
                             .filter_map(|n| n.subnet()),
                     );
-                    let subnet =
-                        berth_net::ipam::choose_subnet(&cfg.address_pools, &taken)
-                            .ok_or_else(|| {
-                                DaemonError::Other(
-                                    "no free subnet for the default bridge; set --bip".into(),
-                                )
-                            })?;
+                    let subnet = berth_net::ipam::choose_subnet(&cfg.address_pools, &taken)
+                        .ok_or_else(|| {
+                            DaemonError::Other(
+                                "no free subnet for the default bridge; set --bip".into(),
+                            )
+                        })?;
                     (subnet.first_host(), subnet.prefix)
                 }
             },

@@ -867,6 +867,12 @@ fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CSt
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        // Shown like Docker's init (`/sbin/docker-init -- cmd`), not as the monitor it was
+        // forked from (whose arguments name host paths). Renamed before the fork, so the
+        // command never sees pid 1 under its old name.
+        let mut title: Vec<&[u8]> = vec![b"/sbin/docker-init", b"--"];
+        title.extend(args.iter().map(|a| a.as_bytes()));
+        sys::set_process_title(&title, b"docker-init");
         let child = libc::fork();
         if child < 0 {
             sys::exit_now(1);
@@ -877,11 +883,6 @@ fn run_init(sock: RawFd, arg0: &str, exe: &CString, args: &[CString], env: &[CSt
             send_error(sock, &e);
             sys::exit_now(e.exit_code);
         }
-        // Shown like Docker's init (`/sbin/docker-init -- cmd`), not as the monitor it was
-        // forked from (whose arguments name host paths).
-        let mut title: Vec<&[u8]> = vec![b"/sbin/docker-init", b"--"];
-        title.extend(args.iter().map(|a| a.as_bytes()));
-        sys::set_process_title(&title, b"docker-init");
         // pid 1 never execs, so drop everything it inherited (the monitor's pipe ends
         // included, or the child would never see EOF on stdin).
         if sock > 3 {

@@ -405,6 +405,9 @@ fn child(
     tty: bool,
 ) -> Result<Never, StartError> {
     reset_signals();
+    // Until execve, `docker top` or a process joining the container would otherwise see
+    // the monitor's command line, which names host paths (like runc shows `runc init`).
+    sys::set_process_title(&[b"berth", b"init"], b"berth");
     if unshare_cgroup {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
             .map_err(|e| fail(format!("unshare cgroup namespace: {e}")))?;

@@ -504,7 +504,15 @@ pub fn case_init() {
     // it forks, and a pid 1 with no handler yet would drop it.
     let mut spec = f.spec("init2", &["sh", "-c", "echo ready; exec sleep 30"]);
     spec["annotations"] = json!({"org.berth.init": "true"});
-    let (b, _) = f.spawn("init2", &spec, &[]);
+    let (b, v) = f.spawn("init2", &spec, &[]);
+    // Until it execs, the container's first process names no host path.
+    let pid = v["pid"].as_i64().unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"berth\0init\0"),
+        "{}",
+        String::from_utf8_lossy(&cmdline)
+    );
     let mut s = connect(&b);
     write_frame(&mut s, FrameKind::Start, b"").unwrap();
     let mut seen = Vec::new();

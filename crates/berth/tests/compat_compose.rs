@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -21,6 +21,23 @@ fn compose_bin() -> Option<PathBuf> {
         eprintln!("skipped: {} is missing (see .ci/run)", p.display());
         None
     }
+}
+
+/// Runs docker-compose as project `project` in `dir` against daemon `d`.
+fn compose(
+    bin: &Path,
+    d: &common::TestDaemon,
+    dir: &Path,
+    project: &str,
+    args: &[&str],
+) -> common::Out {
+    let mut c = Command::new(bin);
+    c.args(["-p", project])
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", &d.docker_config);
+    common::run_cmd(c, None, Duration::from_secs(90))
 }
 
 #[test]
@@ -58,15 +75,7 @@ volumes:
         ),
     )
     .unwrap();
-    let compose = |args: &[&str]| {
-        let mut c = Command::new(&bin);
-        c.args(["-p", "bcv1"])
-            .args(args)
-            .current_dir(&proj)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", &d.docker_config);
-        common::run_cmd(c, None, Duration::from_secs(90))
-    };
+    let compose = |args: &[&str]| compose(&bin, &d, &proj, "bcv1", args);
     compose(&["up", "-d"]).ok();
     let page = common::wait_for("the web service", Duration::from_secs(60), || {
         let out = Command::new("curl")
@@ -136,15 +145,7 @@ services:
 "#,
     )
     .unwrap();
-    let compose = |args: &[&str]| {
-        let mut c = Command::new(&bin);
-        c.args(["-p", "bcvh"])
-            .args(args)
-            .current_dir(&proj)
-            .env("DOCKER_HOST", d.host())
-            .env("DOCKER_CONFIG", &d.docker_config);
-        common::run_cmd(c, None, Duration::from_secs(90))
-    };
+    let compose = |args: &[&str]| compose(&bin, &d, &proj, "bcvh", args);
     // `up -d` returns only once db is healthy and app was started.
     compose(&["up", "-d"]).ok();
     assert_eq!(

@@ -250,9 +250,7 @@ pub async fn create(
         if !cfg.ip_range.is_empty() || !cfg.gateway.is_empty() {
             return Err(ApiError::invalid("ip-range and gateway need a subnet").into());
         }
-        let mut avoid = taken.clone();
-        avoid.extend(super::setup::host_routes());
-        berth_net::ipam::choose_subnet(&daemon.config.network.address_pools, &avoid).ok_or_else(
+        super::setup::choose_free_subnet(&daemon.config.network.address_pools, taken).ok_or_else(
             || ApiError::system("all predefined address pools have been fully subnetted"),
         )?
     } else {

@@ -43,7 +43,7 @@ fn predefined(name: &str, driver: &str) -> NetworkRecord {
 }
 
 /// Host routes, for choosing subnets that do not shadow anything on this machine.
-pub fn host_routes() -> Vec<Ipv4Net> {
+fn host_routes() -> Vec<Ipv4Net> {
     berth_net::link::Netlink::open()
         .and_then(|nl| nl.ipv4_routes())
         .map(|r| {
@@ -53,6 +53,14 @@ pub fn host_routes() -> Vec<Ipv4Net> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The first subnet of `pools` that overlaps neither `known` (networks berth has) nor any
+/// host route, so a new bridge never shadows something on this machine. Call it with the
+/// lock of [`lock_host_subnets`] held.
+pub fn choose_free_subnet(pools: &[(Ipv4Net, u8)], mut known: Vec<Ipv4Net>) -> Option<Ipv4Net> {
+    known.extend(host_routes());
+    berth_net::ipam::choose_subnet(pools, &known)
 }
 
 /// Host-wide lock file that serializes choosing a subnet with bringing up its bridge.
@@ -109,15 +117,13 @@ pub fn init(daemon: &Daemon) -> Result<()> {
                     (i.gateway, i.subnet.prefix)
                 }
                 _ => {
-                    let mut taken = host_routes();
-                    taken.extend(
-                        existing
-                            .iter()
-                            .filter(|n| !n.is_default_bridge())
-                            .filter_map(|n| n.subnet()),
-                    );
-                    let subnet = berth_net::ipam::choose_subnet(&cfg.address_pools, &taken)
-                        .ok_or_else(|| {
+                    let others = existing
+                        .iter()
+                        .filter(|n| !n.is_default_bridge())
+                        .filter_map(|n| n.subnet())
+                        .collect();
+                    let subnet =
+                        choose_free_subnet(&cfg.address_pools, others).ok_or_else(|| {
                             DaemonError::Other(
                                 "no free subnet for the default bridge; set --bip".into(),
                             )

@@ -26,8 +26,7 @@ fn map() -> IdMap {
 
 #[test]
 fn owners_are_shifted_and_unmapped_ids_refused() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: chown needs root");
+    if !berth_testkit::require_root() {
         return;
     }
     let t = tempfile::tempdir().unwrap();

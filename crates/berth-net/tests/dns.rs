@@ -415,8 +415,7 @@ impl Drop for NetnsGuard {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_127_0_0_11_inside_a_network_namespace() {
-    if !nix_is_root() || std::process::Command::new("ip").arg("-V").output().is_err() {
-        eprintln!("skipping: needs root and iproute2");
+    if !berth_testkit::require_root() || !berth_testkit::require_program("ip", "iproute2") {
         return;
     }
     let name = format!("berth-dns-test-{}", std::process::id());
@@ -425,8 +424,7 @@ async fn serves_127_0_0_11_inside_a_network_namespace() {
         .status()
         .unwrap()
         .success();
-    if !ok {
-        eprintln!("skipping: cannot create a network namespace here");
+    if !berth_testkit::host_has(ok, "cannot create a network namespace here") {
         return;
     }
     let guard = NetnsGuard(name.clone());
@@ -473,9 +471,4 @@ async fn serves_127_0_0_11_inside_a_network_namespace() {
     assert_eq!(reply.answers.len(), 1);
 
     drop(guard);
-}
-
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }

@@ -18,19 +18,11 @@ use berth_net::ipam::Ipv4Net;
 use berth_net::link::{self, Netlink};
 
 fn usable() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let tools = ["ip", "nft", "python3", "busybox"].iter().all(|t| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if !(root && tools) {
-        eprintln!("skipped: needs root and ip, nft, python3, busybox");
-    }
-    root && tools
+    berth_testkit::require_root()
+        && berth_testkit::require_program("ip", "iproute2")
+        && berth_testkit::require_program("nft", "nftables")
+        && berth_testkit::require_program("python3", "python3")
+        && berth_testkit::require_program("busybox", "busybox-static")
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -61,6 +53,8 @@ struct Guard {
     tables: Vec<String>,
     links: Vec<String>,
     netns: Vec<String>,
+    /// Bridges let through a Docker engine's FORWARD drop (its DOCKER-USER chain).
+    docker_user: Vec<String>,
 }
 
 impl Drop for Guard {
@@ -72,6 +66,7 @@ impl Drop for Guard {
         for t in &self.tables {
             let _ = firewall::delete_table(t);
         }
+        firewall::withdraw_from_docker(&self.docker_user);
         for l in &self.links {
             let _ = sh(&["ip", "link", "del", l]);
         }
@@ -310,6 +305,10 @@ fn bridge_veth_and_published_ports() {
     let t0 = Instant::now();
     firewall::apply(&plan).unwrap();
     firewall::apply(&plan).unwrap();
+    // With a Docker engine on the host (FORWARD policy DROP), forwarded traffic needs its
+    // DOCKER-USER accepts, as the daemon adds them.
+    g.docker_user.push(bridge.clone());
+    firewall::allow_through_docker(&g.docker_user);
     eprintln!("two firewall applies: {:?}", t0.elapsed());
 
     let host = host_address(&[&bridge, "lo"]);
@@ -383,6 +382,8 @@ fn bridge_veth_and_published_ports() {
     let (ok, out) = client_cmd(&ns3, "tcp", cip, 80);
     assert!(ok, "before isolation: {out}");
     firewall::apply(&plan2).unwrap();
+    g.docker_user.push(bridge2.clone());
+    firewall::allow_through_docker(&g.docker_user);
     let (ok, out) = client_cmd(&ns3, "tcp", cip, 80);
     assert!(!ok, "isolated network reached the container: {out}");
     let (ok, out) = client_cmd(&ns3, "tcp", host, port);

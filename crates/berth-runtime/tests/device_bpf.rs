@@ -81,12 +81,11 @@ echo done
 
 #[test]
 fn device_program_enforces_allow_list() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping: needs root");
+    if !berth_testkit::require_root() {
         return;
     }
     let Some(root) = cgroup2_root() else {
-        eprintln!("skipping: no cgroup2 mount");
+        berth_testkit::skip("no cgroup2 mount on this host");
         return;
     };
     let mut rnd = [0u8; 6];

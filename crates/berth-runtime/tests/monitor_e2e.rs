@@ -15,8 +15,7 @@ fn main() {
         std::process::exit(berth_runtime::monitor::main(args[2..].to_vec()));
     }
     let filters: Vec<&String> = args[1..].iter().filter(|a| !a.starts_with('-')).collect();
-    if !nix::unistd::Uid::effective().is_root() {
-        println!("monitor_e2e: skipped (needs root)");
+    if !berth_testkit::require_root() {
         return;
     }
     let mut failed = 0;

@@ -1,8 +1,8 @@
 //! Compatibility: docker-compose (the Python 1.29.2 release from PyPI, unmodified) against a
 //! private daemon: a project network with service-name DNS, a published port, a named
-//! volume, `ps`, `logs`, `down -v`. Skipped (with a notice) when `$BERTH_COMPOSE_V1`
-//! (default /opt/berth-ci/compose-v1/bin/docker-compose) is missing — `.ci/run` installs it
-//! into that virtualenv.
+//! volume, `ps`, `logs`, `down -v`. Needs `$BERTH_COMPOSE_V1` (default
+//! /opt/berth-ci/compose-v1/bin/docker-compose), which `./scripts/test.sh` installs into
+//! that virtualenv.
 
 mod common;
 
@@ -15,12 +15,12 @@ fn compose_bin() -> Option<PathBuf> {
         std::env::var("BERTH_COMPOSE_V1")
             .unwrap_or_else(|_| "/opt/berth-ci/compose-v1/bin/docker-compose".into()),
     );
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipped: {} is missing (see .ci/run)", p.display());
-        None
-    }
+    berth_testkit::require(
+        p.exists(),
+        &format!("docker-compose 1.29.2 at {}", p.display()),
+        "scripts/install-test-deps.sh makes its virtualenv",
+    )
+    .then_some(p)
 }
 
 /// Runs docker-compose as project `project` in `dir` against daemon `d`.

@@ -1,9 +1,9 @@
 //! Compatibility: docker-py (PyPI `docker` 7.x), unmodified, against a private daemon.
 //!
 //! Runs `tests/compat/dockerpy_smoke.py` with `DOCKER_HOST=unix://<socket>`; the script
-//! prints one line per check and exits non-zero at the first failure. Skipped (with a
-//! notice) when `python3` cannot `import docker` — `.ci/run` installs it with
-//! `pip install docker==7.1.0`.
+//! prints one line per check and exits non-zero at the first failure. Needs `python3` with
+//! `docker==7.1.0`, which `./scripts/test.sh` installs (a counted skip under a bare
+//! `cargo test`).
 
 mod common;
 
@@ -22,14 +22,16 @@ fn dockerpy_version() -> Option<String> {
     match out {
         Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).trim().to_string()),
         Ok(o) => {
-            eprintln!(
-                "skipped: python3 cannot import docker (pip install docker==7.1.0): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
+            let why = String::from_utf8_lossy(&o.stderr);
+            berth_testkit::require(
+                false,
+                &format!("docker-py ({})", why.trim().lines().last().unwrap_or("")),
+                "pip install docker==7.1.0",
             );
             None
         }
         Err(e) => {
-            eprintln!("skipped: no python3: {e}");
+            berth_testkit::require(false, &format!("python3 ({e})"), "apt-get install python3");
             None
         }
     }

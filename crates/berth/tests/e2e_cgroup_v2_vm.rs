@@ -4,7 +4,8 @@
 //! mounted; the guest runs `scripts/v2vm/checks.sh`, which prints `PASS name` or
 //! `FAIL name: detail` per check and `V2VM-RESULT ok|fail` at the end.
 //!
-//! Skipped (with the reason) when not root, without /dev/kvm or qemu-system-x86_64, or when no
+//! Needs root and qemu-system-x86_64 (a failure under `./scripts/test.sh`, which installs
+//! it); a counted skip, with the script's reason, when the host has no usable /dev/kvm or no
 //! kernel package can be fetched (the script exits 77 then). See docs/cgroup-v2-vm.md.
 
 use std::path::Path;
@@ -54,24 +55,11 @@ const CHECKS: &[&str] = &[
     "cgroups-removed",
 ];
 
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        .unwrap_or(false)
-}
-
 #[test]
 fn cgroup_v2_in_a_vm() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: the cgroup v2 VM test needs root");
-        return;
-    }
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("skipped: no /dev/kvm");
-        return;
-    }
-    if !on_path("qemu-system-x86_64") {
-        eprintln!("skipped: no qemu-system-x86_64 (apt-get install qemu-system-x86)");
+    if !berth_testkit::require_root()
+        || !berth_testkit::require_program("qemu-system-x86_64", "qemu-system-x86")
+    {
         return;
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/v2vm/run.sh");
@@ -92,7 +80,7 @@ fn cgroup_v2_in_a_vm() {
             .lines()
             .find_map(|l| l.strip_prefix("V2VM-SKIP "))
             .unwrap_or("(no reason given)");
-        eprintln!("skipped: {why}");
+        berth_testkit::skip(why);
         return;
     }
     eprintln!("{all}");

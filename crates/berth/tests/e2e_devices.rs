@@ -41,8 +41,7 @@ fn device_is_created_at_the_container_path() {
 
 #[test]
 fn device_permissions_are_enforced() {
-    if !have_fuse() || !v1() {
-        eprintln!("skipped: needs /dev/fuse and cgroup v1");
+    if !berth_testkit::host_has(have_fuse() && v1(), "needs /dev/fuse and cgroup v1") {
         return;
     }
     daemon!(d);
@@ -80,8 +79,7 @@ fn device_permissions_are_enforced() {
 
 #[test]
 fn device_cgroup_rules() {
-    if !have_fuse() || !v1() {
-        eprintln!("skipped: needs /dev/fuse and cgroup v1");
+    if !berth_testkit::host_has(have_fuse() && v1(), "needs /dev/fuse and cgroup v1") {
         return;
     }
     daemon!(d);
@@ -127,8 +125,7 @@ fn device_cgroup_rules() {
 
 #[test]
 fn privileged_gets_host_devices_and_all_access() {
-    if !have_fuse() || !v1() {
-        eprintln!("skipped: needs /dev/fuse and cgroup v1");
+    if !berth_testkit::host_has(have_fuse() && v1(), "needs /dev/fuse and cgroup v1") {
         return;
     }
     daemon!(d);

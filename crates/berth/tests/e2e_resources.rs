@@ -9,11 +9,10 @@ use std::path::Path;
 
 /// True when this host mounts cgroup v1 controllers (the tests here read v1 files).
 fn v1() -> bool {
-    let ok = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
-    if !ok {
-        eprintln!("skipped: not a cgroup v1 host");
-    }
-    ok
+    berth_testkit::host_has(
+        Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists(),
+        "not a cgroup v1 host (the v2 path is e2e_cgroup_v2_vm's)",
+    )
 }
 
 /// A cgroup file of a container, trimmed; `None` when the kernel lacks the file.
@@ -104,7 +103,7 @@ fn memory_flags_v1() {
     // Lowering the score needs CAP_SYS_RESOURCE, which some sandboxed hosts withhold
     // even from root (Docker fails the same way there).
     if !has_sys_resource() {
-        eprintln!("skipped negative --oom-score-adj: no CAP_SYS_RESOURCE");
+        berth_testkit::skip("negative --oom-score-adj: no CAP_SYS_RESOURCE on this host");
         return;
     }
     let adj = d
@@ -704,7 +703,7 @@ fn device_io_limits_and_refused_knobs() {
     );
 
     let Some((dev, numbers)) = some_block_device() else {
-        eprintln!("skipped device limits: no block device under /dev");
+        berth_testkit::skip("device limits: no block device under /dev");
         return;
     };
     if !v1() {

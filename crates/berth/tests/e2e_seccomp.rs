@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::status_field;
@@ -213,8 +212,11 @@ fn import_helper(d: &common::TestDaemon) -> bool {
         .arg(dir.join("root/helper"))
         .arg(dir.join("h.c"))
         .status();
-    if !matches!(built, Ok(s) if s.success()) {
-        eprintln!("skipped: gcc -static is not available");
+    if !berth_testkit::require(
+        matches!(built, Ok(s) if s.success()),
+        "gcc -static",
+        "apt-get install gcc libc6-dev",
+    ) {
         return false;
     }
     let tar = dir.join("helper.tar");
@@ -242,8 +244,7 @@ fn errnos(out: &str) -> std::collections::HashMap<String, i32> {
 #[test]
 fn raw_syscalls_get_dockers_errnos() {
     daemon!(d);
-    if !Path::new("/usr/bin/gcc").exists() && !Path::new("/bin/gcc").exists() {
-        eprintln!("skipped: no gcc for the syscall helper");
+    if !berth_testkit::require_program("gcc", "gcc libc6-dev") {
         return;
     }
     if !import_helper(&d) {

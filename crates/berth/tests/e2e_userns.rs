@@ -374,8 +374,10 @@ fn each_container_has_its_own_time_namespace() {
     if !common::can_run() {
         return;
     }
-    if !Path::new("/proc/self/ns/time").exists() {
-        eprintln!("skipped: this kernel has no time namespaces");
+    if !berth_testkit::host_has(
+        Path::new("/proc/self/ns/time").exists(),
+        "this kernel has no time namespaces",
+    ) {
         return;
     }
     let d = TestDaemon::start();

@@ -196,10 +196,15 @@ fn check_in_berth(d: &TestDaemon, want_id: &str, want_layers: usize, how: &str) 
 
 #[test]
 fn images_move_between_podman_and_berth() {
-    let Some(podman_bin) = on_path("podman") else {
-        eprintln!("skipped: podman is not on PATH");
+    let podman = on_path("podman");
+    if !berth_testkit::require(
+        podman.is_some(),
+        "podman on PATH",
+        "apt-get install podman runc",
+    ) {
         return;
-    };
+    }
+    let podman_bin = podman.unwrap_or_default();
     if !common::can_run() {
         return;
     }

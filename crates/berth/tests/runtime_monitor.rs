@@ -11,11 +11,7 @@ fn monitor_command() -> std::process::Command {
 include!("../../berth-runtime/tests/e2e/cases.rs");
 
 fn root() -> bool {
-    let ok = nix::unistd::Uid::effective().is_root();
-    if !ok {
-        eprintln!("skipped: needs root");
-    }
-    ok
+    berth_testkit::require_root()
 }
 
 macro_rules! e2e {

@@ -18,33 +18,26 @@ pub const DOCKER: &str = "/usr/local/bin/docker";
 /// Upper bound for any single client command; a hang fails the test instead of the suite.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Returns false (and says why) when the machine cannot run these tests.
+/// Whether the machine can run these tests: root, the docker CLI and /bin/busybox. A missing
+/// one fails the test under `./scripts/test.sh` and is a counted skip elsewhere.
 pub fn can_run() -> bool {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: e2e tests need root");
-        return false;
-    }
-    for p in [DOCKER, "/bin/busybox"] {
-        if !Path::new(p).exists() {
-            eprintln!("skipped: {p} is missing");
-            return false;
-        }
-    }
-    true
+    can_run_daemon()
+        && berth_testkit::require(
+            Path::new(DOCKER).exists(),
+            &format!("the docker 28 CLI at {DOCKER}"),
+            "machines of this kind ship it",
+        )
 }
 
-/// Returns false (and says why) when the machine cannot run a private daemon (not root, or
-/// no /bin/busybox for the test image); unlike `can_run`, the docker CLI is not needed.
+/// Whether the machine can run a private daemon (root, /bin/busybox for the test image);
+/// unlike `can_run`, the docker CLI is not needed.
 pub fn can_run_daemon() -> bool {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: e2e tests need root");
-        return false;
-    }
-    if !Path::new("/bin/busybox").exists() {
-        eprintln!("skipped: /bin/busybox is missing");
-        return false;
-    }
-    true
+    berth_testkit::require_root()
+        && berth_testkit::require(
+            Path::new("/bin/busybox").exists(),
+            "/bin/busybox",
+            "apt-get install busybox-static",
+        )
 }
 
 /// `daemon!(d);` binds `d` to a fresh private daemon, or returns from the test when the
@@ -525,20 +518,6 @@ impl TestDaemon {
 
     pub fn berth_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
         run_cmd(self.berth_cmd(args), Some(stdin), COMMAND_TIMEOUT)
-    }
-
-    /// Whether our CLI implements `cmd` (a subcommand) yet.
-    pub fn berth_has(&self, cmd: &[&str]) -> bool {
-        let mut args = cmd.to_vec();
-        args.push("--help");
-        let o = self.berth(&args);
-        let ok = o.code == 0
-            && !o.all().to_lowercase().contains("not implemented")
-            && !o.all().contains("unrecognized subcommand");
-        if !ok {
-            eprintln!("skipped: `berth {}` is not implemented yet", cmd.join(" "));
-        }
-        ok
     }
 
     /// One HTTP/1.1 request over the unix socket; reads the response to EOF.

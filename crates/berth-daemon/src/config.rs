@@ -180,6 +180,7 @@ pub struct DaemonJson {
     pub iptables: Option<bool>,
     pub ip_forward: Option<bool>,
     pub dns: Option<Vec<String>>,
+    pub group: Option<String>,
 }
 
 /// The effective configuration.
@@ -200,6 +201,8 @@ pub struct DaemonConfig {
     pub userns_remap: Option<String>,
     /// The resolved remapping of a `--userns-remap` daemon.
     pub remap: Option<crate::userns::Remap>,
+    /// `-G`/`group`: the group of the API sockets (see `state_dirs::socket_group`).
+    pub group: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,6 +322,7 @@ impl DaemonConfig {
                 .or(json.userns_remap)
                 .filter(|s| !s.is_empty()),
             remap: None,
+            group: flags.group.or(json.group),
             network: NetworkConfig {
                 bridge: match flags.network.bridge.or(json.bridge) {
                     Some(b) if b == "none" => None,

@@ -96,7 +96,7 @@ struct RootLock {
 
 fn lock_root(root: &std::path::Path) -> Result<RootLock> {
     let path = root.join("berth.lock");
-    let file = std::fs::OpenOptions::new()
+    let file = berth_perms::open_options(berth_perms::Mode::SECRET_FILE)
         .create(true)
         .truncate(false)
         .write(true)
@@ -125,6 +125,9 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
             config.default_runtime
         )));
     }
+    // Checked before anything is made: a wrong -G must not leave a half-started daemon.
+    let socket_gid = crate::state_dirs::socket_group(config.group.as_deref())?;
+    crate::state_dirs::make_data_root(&config.data_root, config.userns_remap.is_some())?;
     if let Some(value) = config.userns_remap.clone() {
         // Like dockerd: everything of a remapped daemon lives under
         // <data-root>/<rootuid>.<rootgid>, its layers owned by the remapped ids.
@@ -139,16 +142,12 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         );
         config.remap = Some(remap);
     }
-    for dir in [&config.data_root, &config.exec_root] {
-        std::fs::create_dir_all(dir).ctx(|| format!("create {}", dir.display()))?;
-    }
+    berth_perms::create_dir_all(&config.exec_root, berth_perms::Mode::PRIVATE_DIR)
+        .ctx(|| format!("create {}", config.exec_root.display()))?;
     let _lock = lock_root(&config.data_root)?;
-    std::fs::create_dir_all(config.data_root.join("containers"))
-        .ctx(|| "create containers dir".into())?;
-    std::fs::create_dir_all(config.exec_root.join("containers"))
-        .ctx(|| "create exec-root dir".into())?;
-    std::fs::write(&config.pidfile, format!("{}", std::process::id()))
-        .ctx(|| format!("write pidfile {}", config.pidfile.display()))?;
+    crate::state_dirs::repair(&config);
+    crate::state_dirs::prepare(&config)?;
+    crate::state_dirs::write_pidfile(&config.pidfile)?;
 
     let store: Box<dyn Store> = Box::new(RedbStore::open(&config.data_root.join("berth.db"))?);
     let images = crate::images::ImageService::open_mapped(
@@ -214,8 +213,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         let _ = std::fs::remove_file(path);
         let l =
             tokio::net::UnixListener::bind(path).ctx(|| format!("listen on {}", path.display()))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660));
+        crate::state_dirs::secure_socket(path, socket_gid)?;
         listeners.push(l);
     }
     for l in listeners {

@@ -249,7 +249,7 @@ pub fn setup_data_root(data_root: &Path, r: &Remap) -> Result<PathBuf> {
     let root = data_root.join(format!("{}.{}", r.root_uid, r.root_gid));
     std::fs::create_dir_all(&root)
         .map_err(|e| DaemonError::io(format!("create {}", root.display()), e))?;
-    chown_mode(&root, 0, r.root_gid, 0o710)?;
+    chown_mode(&root, 0, r.root_gid, berth_perms::Mode::CONTAINER_DIR)?;
     let mut dir = root.as_path();
     while let Some(parent) = dir.parent() {
         if parent == Path::new("/") || parent.as_os_str().is_empty() {
@@ -268,13 +268,13 @@ pub fn setup_data_root(data_root: &Path, r: &Remap) -> Result<PathBuf> {
     let containers = root.join("containers");
     std::fs::create_dir_all(&containers)
         .map_err(|e| DaemonError::io(format!("create {}", containers.display()), e))?;
-    chown_mode(&containers, 0, r.root_gid, 0o710)?;
+    chown_mode(&containers, 0, r.root_gid, berth_perms::Mode::CONTAINER_DIR)?;
     Ok(root)
 }
 
-fn chown_mode(p: &Path, uid: u32, gid: u32, mode: u32) -> Result<()> {
+fn chown_mode(p: &Path, uid: u32, gid: u32, mode: berth_perms::Mode) -> Result<()> {
     std::os::unix::fs::chown(p, Some(uid), Some(gid))
-        .and_then(|()| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)))
+        .and_then(|()| berth_perms::set_mode(p, mode))
         .map_err(|e| DaemonError::io(format!("chown {}", p.display()), e))
 }
 
@@ -321,7 +321,7 @@ pub fn validate(remap: Option<&Remap>, hc: &berth_api::container::HostConfig) ->
 /// keeps the same ownership: its root is real root, which may use them anyway).
 pub fn prepare_container_dirs(remap: Option<&Remap>, paths: &ContainerPaths) -> Result<()> {
     let Some(r) = remap else { return Ok(()) };
-    chown_mode(&paths.dir, 0, r.root_gid, 0o710)?;
+    chown_mode(&paths.dir, 0, r.root_gid, berth_perms::Mode::CONTAINER_DIR)?;
     for d in [paths.upper(), paths.rootfs()] {
         let meta = std::fs::metadata(&d)
             .map_err(|e| DaemonError::io(format!("stat {}", d.display()), e))?;

@@ -99,9 +99,10 @@ impl ImageStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<ImageStore> {
         let root = root.as_ref().to_path_buf();
-        for d in ["blobs/sha256", "layers", "tmp"] {
+        for d in ["", "blobs", "blobs/sha256", "layers", "tmp"] {
             let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| Error::io("create directory", &p, e))?;
+            berth_perms::create_dir_all(&p, berth_perms::Mode::PRIVATE_DIR)
+                .map_err(|e| Error::io("create directory", &p, e))?;
         }
         Ok(ImageStore { root, id_map: None })
     }
@@ -433,6 +434,9 @@ impl ImageStore {
         if let Ok(d) = File::open(td.path()) {
             let _ = rustix::fs::syncfs(&d);
         }
+        // What a layer holds is for root (the daemon mounts it), as its blob is.
+        berth_perms::set_mode(td.path(), berth_perms::Mode::PRIVATE_DIR)
+            .map_err(|e| Error::io("chmod", td.path(), e))?;
         let dest = self.layer_dir(&chain_id);
         match fs::rename(td.path(), &dest) {
             Ok(()) => {

@@ -17,6 +17,11 @@
 //! translates a connection counts; Docker's rules never match our bridges' subnets or
 //! our ports, so the order between equal priorities does not matter.
 //!
+//! - `direct_access` (filter, hook prerouting, priority raw, before routing and NAT): on
+//!   `nat` networks, packets to the subnet (but its gateway) that did not come in through
+//!   the network's bridge are dropped, so a host that routes the subnet through this one
+//!   reaches published ports at the host's addresses only (moby 28); on every bridge,
+//!   packets to 127.0.0.0/8 are dropped (`route_localnet` is on there).
 //! - `prerouting` (nat, dstnat) and `output` (nat, hook output, for connections from
 //!   the host itself, 127.0.0.1 included) jump to `ports` for packets to a local
 //!   address (`fib daddr type local`); `ports` DNATs each published port.
@@ -30,7 +35,10 @@
 //!   DNATed connections (published ports) are let through; other traffic between two
 //!   berth bridges is dropped (isolation); `icc = false` drops bridge-to-same-bridge
 //!   forwarding (seen only with `br_netfilter` loaded; without it, the daemon marks the
-//!   network's bridge ports isolated, see [`crate::link::Netlink::isolate_port`]).
+//!   network's bridge ports isolated, see [`crate::link::Netlink::isolate_port`]); then,
+//!   into each bridge from elsewhere: answers to its containers' connections, on `routed`
+//!   networks ICMP and the published container ports (the regular `published` chain), and
+//!   nothing else (`nat-unprotected` networks take everything).
 //!
 //! A Docker engine on the same host sets the iptables `FORWARD` policy to drop; its chain
 //! would then drop our forwarded traffic whatever our table says. Docker's documented
@@ -91,6 +99,40 @@ impl Proto {
     }
 }
 
+/// How traffic from outside the host reaches a network's containers
+/// (`com.docker.network.bridge.gateway_mode_ipv4`, moby 28's gateway modes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayMode {
+    /// Masquerade out, published ports through the host's addresses only: packets sent
+    /// straight to a container's address by a host that routes the subnet through this one
+    /// are dropped before routing, unpublished ports are closed to forwarded traffic.
+    #[default]
+    Nat,
+    /// As `nat`, without the protection: a routing peer reaches every port of every
+    /// container (Docker ≤ 27's behaviour).
+    NatUnprotected,
+    /// No NAT at all: containers keep their addresses on the way out, published ports are
+    /// reached at the container's own address (the host port is ignored), ICMP passes,
+    /// everything else from outside is dropped.
+    Routed,
+    /// Only with `--internal`: no gateway, nothing in or out.
+    Isolated,
+}
+
+impl GatewayMode {
+    /// Parses a gateway mode option's value, with moby's explanation when it is unknown.
+    pub fn parse(value: &str) -> Result<GatewayMode, String> {
+        match value {
+            "" | "nat" => Ok(GatewayMode::Nat),
+            "nat-unprotected" => Ok(GatewayMode::NatUnprotected),
+            "routed" => Ok(GatewayMode::Routed),
+            "isolated" => Ok(GatewayMode::Isolated),
+            other => Err(format!("unknown gateway mode {other}")),
+        }
+    }
+}
+
 /// The rules of one bridge network.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkRule {
@@ -98,6 +140,12 @@ pub struct NetworkRule {
     pub bridge: String,
     /// The network's subnet.
     pub subnet: Ipv4Net,
+    /// The bridge's own address: a host address, reachable as any other (the default
+    /// bridge's is `host-gateway` for containers of every network).
+    pub gateway: Ipv4Addr,
+    /// How the outside reaches the network.
+    #[serde(default)]
+    pub gateway_mode: GatewayMode,
     /// No traffic in or out of the bridge, no masquerading (`--internal`).
     pub internal: bool,
     /// Masquerade traffic leaving the host (`com.docker.network.bridge.enable_ip_masquerade`).
@@ -166,9 +214,18 @@ impl FirewallPlan {
         Ok(())
     }
 
+    fn mode_of(&self, bridge: &str) -> GatewayMode {
+        self.networks
+            .iter()
+            .find(|n| n.bridge == bridge)
+            .map_or(GatewayMode::Nat, |n| n.gateway_mode)
+    }
+
+    /// DNAT rules of the ports published through the host's addresses (not `routed`).
     fn port_rules(&self) -> Vec<String> {
         self.ports
             .iter()
+            .filter(|p| self.mode_of(&p.bridge) != GatewayMode::Routed)
             .map(|p| {
                 let daddr = match p.host_ip {
                     Some(ip) if !ip.is_unspecified() => format!("ip daddr {ip} "),
@@ -185,14 +242,36 @@ impl FirewallPlan {
             .collect()
     }
 
-    /// The nft script that refills only the `ports` chain (one transaction). Replacing the
-    /// whole table re-registers its base chains' hooks, which costs ~20 ms of RCU grace
-    /// periods; a regular chain's flush and refill costs about what starting nft does.
+    /// Forward accepts of the ports published on `routed` networks: reached at the
+    /// container's own address, from anywhere but its own bridge.
+    fn routed_port_rules(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .filter(|p| self.mode_of(&p.bridge) == GatewayMode::Routed)
+            .map(|p| {
+                format!(
+                    "oifname \"{b}\" iifname != \"{b}\" ip daddr {} {} dport {} accept",
+                    p.container_ip,
+                    p.proto.as_str(),
+                    p.container_port,
+                    b = p.bridge
+                )
+            })
+            .collect()
+    }
+
+    /// The nft script that refills only the `ports` and `published` chains (one
+    /// transaction). Replacing the whole table re-registers its base chains' hooks, which
+    /// costs ~20 ms of RCU grace periods; a regular chain's flush and refill costs about
+    /// what starting nft does.
     pub fn ports_script(&self) -> String {
         let t = &self.table;
-        let mut s = format!("flush chain ip {t} ports\n");
+        let mut s = format!("flush chain ip {t} ports\nflush chain ip {t} published\n");
         for r in self.port_rules() {
             let _ = writeln!(s, "add rule ip {t} ports {r}");
+        }
+        for r in self.routed_port_rules() {
+            let _ = writeln!(s, "add rule ip {t} published {r}");
         }
         s
     }
@@ -204,6 +283,34 @@ impl FirewallPlan {
         let rule = |s: &mut String, r: &str| {
             let _ = writeln!(s, "\t\t{r}");
         };
+
+        // Before routing and before NAT (raw priority): packets for a container's address
+        // that did not come in through its bridge are dropped on `nat` networks (moby 28's
+        // direct-access protection; published ports are reached through the host's
+        // addresses, which this does not see); and nothing from a bridge may be addressed
+        // to 127.0.0.0/8 (route_localnet is on there for localhost DNAT, so a container
+        // could otherwise reach ports the host published on 127.0.0.1).
+        s.push_str(
+            "\tchain direct_access {\n\t\ttype filter hook prerouting priority raw; policy accept;\n",
+        );
+        for n in &self.networks {
+            let b = &n.bridge;
+            if !n.internal && n.gateway_mode == GatewayMode::Nat {
+                rule(
+                    &mut s,
+                    &format!(
+                        "iifname != \"{b}\" ip daddr {} ip daddr != {} drop",
+                        n.subnet.network(),
+                        n.gateway
+                    ),
+                );
+            }
+            rule(
+                &mut s,
+                &format!("iifname \"{b}\" ip daddr 127.0.0.0/8 drop"),
+            );
+        }
+        s.push_str("\t}\n");
 
         // The jumps are there even with no port published: `ports` is refilled on its
         // own (see `ports_script`), without touching the base chains.
@@ -228,7 +335,7 @@ impl FirewallPlan {
                 &mut s,
                 &format!("oifname \"{b}\" ip saddr 127.0.0.0/8 masquerade"),
             );
-            if n.masquerade {
+            if n.masquerade && n.gateway_mode != GatewayMode::Routed {
                 rule(
                     &mut s,
                     &format!("ip saddr {net} oifname != \"{b}\" masquerade"),
@@ -273,6 +380,29 @@ impl FirewallPlan {
         for n in self.networks.iter().filter(|n| !n.icc) {
             let b = &n.bridge;
             rule(&mut s, &format!("iifname \"{b}\" oifname \"{b}\" drop"));
+        }
+        // What comes from outside a bridge into it: answers to its containers' own
+        // connections, then (routed) published ports and ICMP, then nothing else — except
+        // on `nat-unprotected` networks, which take everything (moby's DOCKER chain).
+        rule(&mut s, "jump published");
+        for n in self.networks.iter().filter(|n| !n.internal) {
+            let b = &n.bridge;
+            match n.gateway_mode {
+                GatewayMode::NatUnprotected | GatewayMode::Isolated => continue,
+                GatewayMode::Routed => {
+                    rule(&mut s, &format!("oifname \"{b}\" ip protocol icmp accept"));
+                }
+                GatewayMode::Nat => {}
+            }
+            rule(
+                &mut s,
+                &format!("oifname \"{b}\" iifname != \"{b}\" ct state established,related accept"),
+            );
+            rule(&mut s, &format!("oifname \"{b}\" iifname != \"{b}\" drop"));
+        }
+        s.push_str("\t}\n\tchain published {\n");
+        for r in self.routed_port_rules() {
+            rule(&mut s, &r);
         }
         s.push_str("\t}\n}\n");
         s
@@ -389,9 +519,12 @@ mod tests {
     use super::*;
 
     fn net(bridge: &str, subnet: &str, internal: bool, icc: bool) -> NetworkRule {
+        let subnet: Ipv4Net = subnet.parse().unwrap();
         NetworkRule {
             bridge: bridge.into(),
-            subnet: subnet.parse().unwrap(),
+            subnet,
+            gateway: subnet.first_host(),
+            gateway_mode: GatewayMode::Nat,
             internal,
             masquerade: true,
             icc,
@@ -430,6 +563,14 @@ mod tests {
     const TYPICAL: &str = "table ip berth {}
 delete table ip berth
 table ip berth {
+\tchain direct_access {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname != \"berth0\" ip daddr 172.17.0.0/16 ip daddr != 172.17.0.1 drop
+\t\tiifname \"berth0\" ip daddr 127.0.0.0/8 drop
+\t\tiifname != \"br-1\" ip daddr 172.18.0.0/16 ip daddr != 172.18.0.1 drop
+\t\tiifname \"br-1\" ip daddr 127.0.0.0/8 drop
+\t\tiifname \"br-2\" ip daddr 127.0.0.0/8 drop
+\t}
 \tchain prerouting {
 \t\ttype nat hook prerouting priority dstnat; policy accept;
 \t\tfib daddr type local jump ports
@@ -460,6 +601,13 @@ table ip berth {
 \t\tiifname \"br-1\" oifname { \"berth0\", \"br-2\" } drop
 \t\tiifname \"br-2\" oifname { \"berth0\", \"br-1\" } drop
 \t\tiifname \"br-1\" oifname \"br-1\" drop
+\t\tjump published
+\t\toifname \"berth0\" iifname != \"berth0\" ct state established,related accept
+\t\toifname \"berth0\" iifname != \"berth0\" drop
+\t\toifname \"br-1\" iifname != \"br-1\" ct state established,related accept
+\t\toifname \"br-1\" iifname != \"br-1\" drop
+\t}
+\tchain published {
 \t}
 }
 ";
@@ -470,16 +618,52 @@ table ip berth {
     }
 
     #[test]
-    fn ports_script_refills_only_the_ports_chain() {
+    fn ports_script_refills_only_the_port_chains() {
+        let s = typical().ports_script();
+        let lines: Vec<&str> = s.lines().collect();
         assert_eq!(
-            typical().ports_script().lines().next(),
-            Some("flush chain ip berth ports")
+            lines[..2],
+            [
+                "flush chain ip berth ports",
+                "flush chain ip berth published"
+            ]
         );
-        assert!(typical()
-            .ports_script()
-            .lines()
-            .skip(1)
+        assert!(lines[2..]
+            .iter()
             .all(|l| l.starts_with("add rule ip berth ports ")));
+    }
+
+    #[test]
+    fn gateway_modes() {
+        let mut plan = typical();
+        plan.networks[0].gateway_mode = GatewayMode::Routed;
+        plan.networks[1].gateway_mode = GatewayMode::NatUnprotected;
+        let s = plan.script();
+        // Routed: no masquerade, no DNAT, the published container port opened in place,
+        // ICMP in, the rest dropped; no raw-table protection (nothing to protect).
+        assert!(!s.contains("ip saddr 172.17.0.0/16 oifname != \"berth0\" masquerade"));
+        assert!(!s.contains("dnat to 172.17.0.2:80"));
+        assert!(s.contains(
+            "\t\toifname \"berth0\" iifname != \"berth0\" ip daddr 172.17.0.2 tcp dport 80 accept\n"
+        ));
+        assert!(s.contains("oifname \"berth0\" ip protocol icmp accept"));
+        assert!(s.contains("oifname \"berth0\" iifname != \"berth0\" drop"));
+        assert!(!s.contains("ip daddr 172.17.0.0/16 ip daddr != 172.17.0.1 drop"));
+        assert!(plan.ports_script().contains(
+            "add rule ip berth published oifname \"berth0\" iifname != \"berth0\" ip daddr 172.17.0.2 tcp dport 80 accept"
+        ));
+        // Unprotected: DNAT and masquerade as nat, but nothing dropped on the way in.
+        assert!(s.contains("dnat to 172.18.0.3:53"));
+        assert!(!s.contains("oifname \"br-1\" iifname != \"br-1\" drop"));
+        assert!(!s.contains("ip daddr 172.18.0.0/16 ip daddr != 172.18.0.1 drop"));
+        assert_eq!(
+            GatewayMode::parse("bogus").unwrap_err(),
+            "unknown gateway mode bogus"
+        );
+        assert_eq!(
+            GatewayMode::parse("nat-unprotected"),
+            Ok(GatewayMode::NatUnprotected)
+        );
     }
 
     #[test]
@@ -491,6 +675,7 @@ table ip berth {
         assert_eq!(
             plan.script(),
             "table ip berth {}\ndelete table ip berth\ntable ip berth {\n\
+             \tchain direct_access {\n\t\ttype filter hook prerouting priority raw; policy accept;\n\t}\n\
              \tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\
              \t\tfib daddr type local jump ports\n\t}\n\
              \tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\
@@ -498,7 +683,7 @@ table ip berth {
              \tchain ports {\n\t}\n\
              \tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n\
              \tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\
-             \t\tct status dnat accept\n\t}\n}\n"
+             \t\tct status dnat accept\n\t\tjump published\n\t}\n\tchain published {\n\t}\n}\n"
         );
     }
 

@@ -13,7 +13,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_net::firewall::{self, FirewallPlan, NetworkRule, PortRule, Proto};
+use berth_net::firewall::{self, FirewallPlan, GatewayMode, NetworkRule, PortRule, Proto};
 use berth_net::ipam::Ipv4Net;
 use berth_net::link::{self, Netlink};
 
@@ -287,6 +287,8 @@ fn bridge_veth_and_published_ports() {
         networks: vec![NetworkRule {
             bridge: bridge.clone(),
             subnet,
+            gateway: gw,
+            gateway_mode: GatewayMode::Nat,
             internal: false,
             masquerade: true,
             icc: true,
@@ -346,6 +348,33 @@ fn bridge_veth_and_published_ports() {
     );
     let (ok, out) = client_cmd(&cns, "udp", host, port);
     assert!(ok && out.contains("hi udp"), "udp from second netns: {out}");
+    // That peer routes the container subnet through the host, yet the container's own
+    // address is closed to it (moby 28's direct-access protection) — unless the network
+    // is `nat-unprotected`.
+    assert!(
+        sh(&[
+            "ip",
+            "-n",
+            &cns,
+            "route",
+            "add",
+            &subnet.to_string(),
+            "via",
+            &chost.to_string()
+        ])
+        .0
+    );
+    let (ok, out) = client_cmd(&cns, "tcp", cip, 80);
+    assert!(!ok, "a routing peer reached the container directly: {out}");
+    let mut unprotected = plan.clone();
+    unprotected.networks[0].gateway_mode = GatewayMode::NatUnprotected;
+    firewall::apply(&unprotected).unwrap();
+    let (ok, out) = client_cmd(&cns, "tcp", cip, 80);
+    assert!(
+        ok && out.contains(&format!("hi tcp from {cpeer}")),
+        "nat-unprotected: {out}"
+    );
+    firewall::apply(&plan).unwrap();
 
     // A second container on the same bridge reaches the first through the published
     // port (hairpin masquerade); a container on another berth network reaches the
@@ -371,10 +400,14 @@ fn bridge_veth_and_published_ports() {
     nl.create_veth(&veth3, idx2, 1500, "eth0", fd3.as_fd(), None)
         .unwrap();
     link::configure_container_side(fd3.as_fd(), "eth0", ip3, 24, Some(gw2)).unwrap();
-    let mut plan2 = plan.clone();
+    // Unprotected, so that only the isolation between networks stands in the way.
+    let mut plan2 = unprotected.clone();
+    firewall::apply(&plan2).unwrap();
     plan2.networks.push(NetworkRule {
         bridge: bridge2.clone(),
         subnet: subnet2,
+        gateway: gw2,
+        gateway_mode: GatewayMode::Nat,
         internal: false,
         masquerade: true,
         icc: true,

@@ -10,7 +10,7 @@
 //! every record.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -57,7 +57,7 @@ impl JsonLog {
     /// Opens (appends to) `path`. `max_size` 0 means unlimited; `max_file` is the number of
     /// files kept including the current one (Docker's `max-file`, at least 1).
     pub fn open(path: &Path, max_size: u64, max_file: u32) -> io::Result<JsonLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = berth_perms::append_file(path, berth_perms::Mode::LOG_FILE)?;
         let size = file.metadata()?.len();
         Ok(JsonLog {
             path: path.to_path_buf(),
@@ -169,10 +169,7 @@ impl JsonLog {
                 let _ = std::fs::rename(name(i, ext), name(i + 1, ext));
             }
             std::fs::rename(&self.path, name(1, ""))?;
-            self.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)?;
+            self.file = berth_perms::append_file(&self.path, berth_perms::Mode::LOG_FILE)?;
             if self.compress {
                 let src = name(1, "");
                 let last = self.last_ts;
@@ -213,7 +210,7 @@ fn compress_file(src: &Path, last_ts: &[u8; 30]) -> io::Result<()> {
     gz_name.push(".gz");
     let gz_path = PathBuf::from(gz_name);
     let result = (|| {
-        let out = File::create(&gz_path)?;
+        let out = berth_perms::create_file(&gz_path, berth_perms::Mode::LOG_FILE)?;
         let mut extra = Vec::with_capacity(48);
         if last_ts[0] != 0 {
             extra.extend_from_slice(b"{\"lastTime\":\"");

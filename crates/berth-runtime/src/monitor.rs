@@ -183,7 +183,7 @@ fn sigchld_fd() -> Result<OwnedFd, StartError> {
 
 fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data)?;
+    berth_perms::write_file(&tmp, data, berth_perms::Mode::SECRET_FILE)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -360,8 +360,14 @@ fn run(o: &Options) -> Result<i32, StartError> {
         _ => None,
     };
 
-    let _ = std::fs::write(bundle.join("monitor.pid"), std::process::id().to_string());
-    let _ = std::fs::write(bundle.join("init.pid"), created.pid.to_string());
+    let secret = berth_perms::Mode::SECRET_FILE;
+    let pid = std::process::id().to_string();
+    let _ = berth_perms::write_file(&bundle.join("monitor.pid"), pid.as_bytes(), secret);
+    let _ = berth_perms::write_file(
+        &bundle.join("init.pid"),
+        created.pid.to_string().as_bytes(),
+        secret,
+    );
     {
         let mut out = io::stdout();
         let _ = writeln!(out, "{{\"pid\":{}}}", created.pid);

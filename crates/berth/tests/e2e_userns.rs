@@ -474,3 +474,46 @@ fn remapped_daemon_volumes_belong_to_the_remapped_root() {
         "0"
     );
 }
+
+/// Under `--userns-remap` the data root lets others pass (0711, as dockerd: the remapped
+/// root walks to `<uid>.<gid>/`), yet nobody reaches any state, and the remapped root
+/// itself reaches only what is its own (its containers' filesystems, volumes' data, the
+/// hosts files it is given), never the database, logs, bundles or the image store.
+#[test]
+fn remapped_root_and_other_users_reach_only_their_own() {
+    use common::access::{assert_unreachable, walk};
+    if !common::can_run() {
+        return;
+    }
+    let ids = SubIds::add();
+    let d = ids.daemon();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-e",
+        "DB_PASSWORD=s3cret",
+        "-v",
+        "vol:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo log $DB_PASSWORD; echo ready; sleep 1000",
+    ])
+    .ok();
+    d.wait_logs("web", "ready");
+    let paths = walk(&[&d.data_root, &d.exec_root]);
+    assert_unreachable("nobody", 65534, 65534, &paths);
+
+    let own = |p: &Path| {
+        p.components().any(|c| {
+            let c = c.as_os_str();
+            c == "rootfs" || c == "upper" || c == "work" || c == "_data" || c == "shm"
+        }) || ["hosts", "hostname", "resolv.conf"]
+            .iter()
+            .any(|n| p.file_name().is_some_and(|f| f == *n))
+    };
+    let foreign: Vec<_> = paths.into_iter().filter(|(p, _)| !own(p)).collect();
+    assert_unreachable("the remapped root", ids.start, ids.start, &foreign);
+}

@@ -547,7 +547,7 @@ pub async fn create(
         match applied? {
             Ok(()) => {
                 let dir = daemon.container_paths(&id).dir;
-                std::fs::create_dir_all(&dir)
+                berth_perms::create_dir_all(&dir, berth_perms::Mode::CONTAINER_DIR)
                     .map_err(|e| DaemonError::io(format!("create {}", dir.display()), e))?;
                 let c = Container::new(rec);
                 daemon.containers.insert(c.clone());

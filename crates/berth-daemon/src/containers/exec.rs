@@ -136,7 +136,8 @@ pub(super) async fn launch(
     let rec = c.snapshot();
     let paths = daemon.container_paths(&rec.id);
     let dir = daemon.exec_dir(&inst.id);
-    std::fs::create_dir_all(&dir).map_err(|e| DaemonError::io("create exec dir", e))?;
+    berth_perms::create_dir_all(&dir, berth_perms::Mode::PRIVATE_DIR)
+        .map_err(|e| DaemonError::io("create exec dir", e))?;
     let user_spec = if inst.config.user.is_empty() {
         rec.config.user.clone()
     } else {
@@ -199,9 +200,10 @@ pub(super) async fn launch(
     });
     process.set_user(u);
     let process_path = dir.join("process.json");
-    std::fs::write(
+    berth_perms::write_file(
         &process_path,
-        serde_json::to_vec(&process).map_err(|e| DaemonError::Other(e.to_string()))?,
+        &serde_json::to_vec(&process).map_err(|e| DaemonError::Other(e.to_string()))?,
+        berth_perms::Mode::SECRET_FILE,
     )
     .map_err(|e| DaemonError::io("write process.json", e))?;
     let mspec = MonitorSpec {

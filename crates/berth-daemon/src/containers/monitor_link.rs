@@ -92,8 +92,11 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
             .arg("--seccomp-from")
             .arg(container_config);
     }
-    let stderr = std::fs::File::create(spec.bundle.join("monitor.log"))
-        .map_err(|e| DaemonError::io("create monitor log", e))?;
+    let stderr = berth_perms::create_file(
+        &spec.bundle.join("monitor.log"),
+        berth_perms::Mode::SECRET_FILE,
+    )
+    .map_err(|e| DaemonError::io("create monitor log", e))?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(stderr)

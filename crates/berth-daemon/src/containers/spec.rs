@@ -472,7 +472,8 @@ pub fn write_etc_files(
         rec.config.hostname.clone()
     };
     let write = |p: std::path::PathBuf, s: &str| {
-        std::fs::write(&p, s).map_err(|e| DaemonError::io(format!("write {}", p.display()), e))
+        berth_perms::write_file(&p, s.as_bytes(), berth_perms::Mode::READABLE_FILE)
+            .map_err(|e| DaemonError::io(format!("write {}", p.display()), e))
     };
     write(paths.hosts(), &files.hosts)?;
     write(paths.hostname(), &format!("{hostname}\n"))?;

@@ -107,15 +107,13 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let nnp_default = daemon.config.no_new_privileges;
     let remap = daemon.config.remap.clone();
     let prepared = tokio::task::spawn_blocking(move || -> Result<()> {
-        for d in [
-            prep_paths.upper(),
-            prep_paths.work(),
-            prep_paths.rootfs(),
-            prep_paths.bundle.clone(),
-        ] {
+        // upper/ and rootfs/ keep 0755: the overlay's root directory is the container's `/`.
+        for d in [prep_paths.upper(), prep_paths.work(), prep_paths.rootfs()] {
             std::fs::create_dir_all(&d)
                 .map_err(|e| DaemonError::io(format!("create {}", d.display()), e))?;
         }
+        berth_perms::create_dir_all(&prep_paths.bundle, berth_perms::Mode::PRIVATE_DIR)
+            .map_err(|e| DaemonError::io(format!("create {}", prep_paths.bundle.display()), e))?;
         let _ = std::fs::remove_file(prep_paths.exit_file());
         crate::userns::prepare_container_dirs(remap.as_ref(), &prep_paths)?;
         berth_image::snapshot::mount_overlay(
@@ -150,8 +148,12 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             }
             let json =
                 serde_json::to_vec_pretty(&spec).map_err(|e| DaemonError::Other(e.to_string()))?;
-            std::fs::write(prep_paths.bundle.join("config.json"), json)
-                .map_err(|e| DaemonError::io("write config.json", e))
+            berth_perms::write_file(
+                &prep_paths.bundle.join("config.json"),
+                &json,
+                berth_perms::Mode::SECRET_FILE,
+            )
+            .map_err(|e| DaemonError::io("write config.json", e))
         })();
         if built.is_err() {
             let _ = berth_image::snapshot::unmount(&prep_paths.rootfs());

@@ -395,13 +395,14 @@ pub fn prepare(daemon: &Daemon, c: &Container) -> Result<Prepared> {
                 .find(|(_, ep)| !ep.ip_address.is_empty());
             match target {
                 Some((net, ep)) => {
-                    let bridge = daemon
+                    let (bridge, mode) = daemon
                         .networks
                         .get(&ep.network_id)
-                        .map(|n| n.bridge)
+                        .map(|n| (n.bridge.clone(), n.gateway_mode()))
                         .unwrap_or_default();
                     let ip: Ipv4Addr = ep.ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                    match ports::publish(&reqs, rec.config.exposed_ports.as_ref(), ip, &bridge) {
+                    let exposed = rec.config.exposed_ports.as_ref();
+                    match ports::publish(&reqs, exposed, ip, &bridge, mode) {
                         Ok(p) => Some(p),
                         Err(e) => {
                             undo(daemon, &mut done);
@@ -632,13 +633,13 @@ pub fn readopt(daemon: &Arc<Daemon>, c: &Arc<Container>) {
         .filter_map(|n| rec.networks.get(&n).cloned())
         .find(|ep| !ep.ip_address.is_empty());
     if let (false, Some(ep)) = (reqs.is_empty(), &target) {
-        let bridge = daemon
+        let (bridge, mode) = daemon
             .networks
             .get(&ep.network_id)
-            .map(|n| n.bridge)
+            .map(|n| (n.bridge.clone(), n.gateway_mode()))
             .unwrap_or_default();
         let ip = ep.ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
-        match ports::publish(&reqs, rec.config.exposed_ports.as_ref(), ip, &bridge) {
+        match ports::publish(&reqs, rec.config.exposed_ports.as_ref(), ip, &bridge, mode) {
             Ok(p) => {
                 daemon
                     .networks

@@ -210,6 +210,18 @@ pub async fn create(
             }
         }
     }
+    for key in [super::OPT_GATEWAY_MODE_V4, super::OPT_GATEWAY_MODE_V6] {
+        let Some(v) = options.get(key) else { continue };
+        let mode = berth_net::firewall::GatewayMode::parse(v).map_err(|why| {
+            ApiError::invalid(format!("failed to parse {key} value: {v} ({why})"))
+        })?;
+        if mode == berth_net::firewall::GatewayMode::Isolated && !req.internal {
+            return Err(ApiError::invalid(
+                "gateway mode 'isolated' can only be used for an internal network",
+            )
+            .into());
+        }
+    }
     let configs: Vec<_> = req
         .ipam
         .as_ref()

@@ -31,6 +31,10 @@ pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
 pub const OPT_MASQ: &str = "com.docker.network.bridge.enable_ip_masquerade";
 pub const OPT_HOST_BINDING: &str = "com.docker.network.bridge.host_binding_ipv4";
 pub const OPT_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+/// How the outside reaches the network's containers (moby 28): `nat` (default),
+/// `nat-unprotected`, `routed`, `isolated` (internal networks only).
+pub const OPT_GATEWAY_MODE_V4: &str = "com.docker.network.bridge.gateway_mode_ipv4";
+pub const OPT_GATEWAY_MODE_V6: &str = "com.docker.network.bridge.gateway_mode_ipv6";
 
 /// What the daemon persists about a network.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,6 +100,14 @@ impl NetworkRecord {
 
     pub fn masquerade(&self) -> bool {
         self.opt_bool(OPT_MASQ, true)
+    }
+
+    /// The IPv4 gateway mode (checked at create, so an unknown value is `nat` here).
+    pub fn gateway_mode(&self) -> berth_net::firewall::GatewayMode {
+        self.options
+            .get(OPT_GATEWAY_MODE_V4)
+            .and_then(|v| berth_net::firewall::GatewayMode::parse(v).ok())
+            .unwrap_or_default()
     }
 
     pub fn subnet(&self) -> Option<Ipv4Net> {

@@ -9,7 +9,7 @@
 
 use berth_api::network::PortBinding;
 use berth_api::ApiError;
-use berth_net::firewall::{PortRule, Proto};
+use berth_net::firewall::{GatewayMode, PortRule, Proto};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -165,11 +165,16 @@ fn reserve(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reservatio
 
 /// Reserves host ports for `requests` and builds the rules to `container_ip` on `bridge`.
 /// Fails with dockerd's message when a port is taken; nothing stays reserved then.
+///
+/// On a `routed` network nothing is translated: the container port is opened at the
+/// container's own address, no host port is reserved, and the binding reads
+/// `0.0.0.0:0` (moby 28: "Host port ignored, because NAT is disabled").
 pub fn publish(
     requests: &[Request],
     exposed: Option<&BTreeMap<String, Value>>,
     container_ip: Ipv4Addr,
     bridge: &str,
+    mode: GatewayMode,
 ) -> Result<Published, ApiError> {
     let mut rules = Vec::new();
     let mut ports: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
@@ -179,7 +184,31 @@ pub fn publish(
             ports.entry(cp.key()).or_insert(None);
         }
     }
-    for r in requests {
+    for r in requests.iter().filter(|_| mode == GatewayMode::Routed) {
+        if r.host_ports.0 != 0 || r.host_ip.is_some() {
+            tracing::info!(
+                "{}: host address and port ignored, because NAT is disabled (routed network)",
+                r.container.key()
+            );
+        }
+        rules.push(PortRule {
+            proto: r.container.proto,
+            host_ip: None,
+            host_port: 0,
+            container_ip,
+            container_port: r.container.port,
+            bridge: bridge.to_string(),
+        });
+        ports
+            .entry(r.container.key())
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Ipv4Addr::UNSPECIFIED.to_string(),
+                host_port: "0".into(),
+            });
+    }
+    for r in requests.iter().filter(|_| mode != GatewayMode::Routed) {
         let ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
         let (res, port) = if r.host_ports.0 == 0 {
             reserve(r.container.proto, ip, 0)
@@ -310,7 +339,8 @@ mod tests {
             host_ip: Some(Ipv4Addr::LOCALHOST),
             host_ports: (port, port),
         }];
-        let e = publish(&r, None, Ipv4Addr::new(10, 0, 0, 2), "br0")
+        let nat = GatewayMode::Nat;
+        let e = publish(&r, None, Ipv4Addr::new(10, 0, 0, 2), "br0", nat)
             .err()
             .unwrap();
         assert_eq!(
@@ -325,11 +355,23 @@ mod tests {
             None,
             Ipv4Addr::new(10, 0, 0, 2),
             "br0",
+            nat,
         )
         .unwrap();
         assert_eq!(ok.rules.len(), 1);
         assert_ne!(ok.rules[0].host_port, 0);
         let s = summary(&ok.ports);
         assert_eq!(s[0]["PrivatePort"], 80);
+        // Routed: the taken host port does not matter, nothing is reserved or translated.
+        let routed = publish(
+            &r,
+            None,
+            Ipv4Addr::new(10, 0, 0, 2),
+            "br0",
+            GatewayMode::Routed,
+        )
+        .unwrap();
+        assert_eq!(routed.rules[0].host_port, 0);
+        assert_eq!(routed.ports["80/tcp"].as_ref().unwrap()[0].host_port, "0");
     }
 }

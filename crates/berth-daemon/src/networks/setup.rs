@@ -75,7 +75,7 @@ pub fn lock_host_subnets() -> Option<std::fs::File> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let file = std::fs::OpenOptions::new()
+    let file = berth_perms::open_options(berth_perms::Mode::SECRET_FILE)
         .create(true)
         .truncate(false)
         .write(true)
@@ -213,6 +213,8 @@ pub fn plan(nets: &Networks) -> FirewallPlan {
         .filter_map(|n| {
             Some(NetworkRule {
                 subnet: n.subnet()?,
+                gateway: n.gateway()?,
+                gateway_mode: n.gateway_mode(),
                 internal: n.internal,
                 masquerade: n.masquerade(),
                 icc: n.icc(),

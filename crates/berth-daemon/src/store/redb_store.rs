@@ -21,6 +21,14 @@ pub struct RedbStore {
 impl RedbStore {
     /// Opens (or creates) the database file and makes sure every table exists.
     pub fn open(path: &Path) -> Result<RedbStore> {
+        // The database holds containers' environments: root only, from its first byte
+        // (redb initialises an empty file as a new database).
+        berth_perms::open_options(berth_perms::Mode::SECRET_FILE)
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|e| DaemonError::Store(format!("create {}: {e}", path.display())))?;
         let db = Database::create(path)
             .map_err(|e| DaemonError::Store(format!("open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(db_err)?;

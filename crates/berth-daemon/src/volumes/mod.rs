@@ -126,10 +126,8 @@ impl Volumes {
 
     /// Loads the records at start-up and makes the volumes directory.
     pub fn load(&self, store: &dyn Store) -> Result<()> {
-        std::fs::create_dir_all(&self.root)
+        berth_perms::create_dir_all(&self.root, berth_perms::Mode::VOLUMES_DIR)
             .map_err(|e| DaemonError::io(format!("create {}", self.root.display()), e))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o701));
         let mut map = self.map();
         for (name, value) in store.list(Table::Volumes)? {
             match serde_json::from_slice::<VolumeRecord>(&value) {
@@ -198,10 +196,12 @@ impl Volumes {
         };
         let dir = self.root.join(name);
         let data = dir.join("_data");
+        berth_perms::create_dir_all(&dir, berth_perms::Mode::VOLUMES_DIR)
+            .map_err(|e| DaemonError::io(format!("create {}", dir.display()), e))?;
+        // `_data` is the volume's root as containers see it: 0755 as in dockerd (the first
+        // mount copies the image directory's mode over it).
         std::fs::create_dir_all(&data)
             .map_err(|e| DaemonError::io(format!("create {}", data.display()), e))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o701));
         if let Some((uid, gid)) = self.owner {
             std::os::unix::fs::chown(&data, Some(uid), Some(gid))
                 .map_err(|e| DaemonError::io(format!("chown {}", data.display()), e))?;

@@ -15,8 +15,10 @@ set -euo pipefail
 #   python3-venv python3-pip: docker-py and docker-compose 1.29.2
 #   qemu-system-x86  the cgroup v2 VM test (scripts/v2vm; it fetches Debian's kernel package)
 #   file             tells a static busybox from a dynamic one (scripts/v2vm)
+#   docker-registry skopeo: a real registry (distribution 2.8) and an independent client of
+#                    it, for the pull tests
 packages=(busybox-static procps util-linux iproute2 nftables iptables gcc libc6-dev podman runc
-    curl python3-venv python3-pip qemu-system-x86 file)
+    curl python3-venv python3-pip qemu-system-x86 file docker-registry skopeo)
 need=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -133,11 +133,13 @@ impl Client {
 impl Client {
     /// `POST /images/create?fromImage=...&tag=...`: pulls through the daemon; the answer
     /// is a progress stream (errors may arrive mid-stream as `errorDetail`).
+    /// `registry_auth`: the `X-Registry-Auth` value (base64url JSON of the credentials).
     pub async fn pull_image(
         &self,
         image: &str,
         tag: Option<&str>,
         platform: Option<&str>,
+        registry_auth: Option<&str>,
     ) -> Result<BodyStream> {
         let q = query(&[
             ("fromImage", Some(image.to_string())),
@@ -147,7 +149,38 @@ impl Client {
                 platform.filter(|p| !p.is_empty()).map(str::to_string),
             ),
         ]);
-        self.stream(Method::POST, &format!("/images/create{q}"), empty(), &[])
-            .await
+        let headers: Vec<(&str, &str)> = registry_auth
+            .map(|a| ("X-Registry-Auth", a))
+            .into_iter()
+            .collect();
+        self.stream(
+            Method::POST,
+            &format!("/images/create{q}"),
+            empty(),
+            &headers,
+        )
+        .await
+    }
+
+    /// `POST /auth`: checks credentials against a registry; returns the identity token the
+    /// registry issued, if any.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        server: &str,
+    ) -> Result<Option<String>> {
+        #[derive(serde::Deserialize)]
+        struct AuthResponse {
+            #[serde(rename = "IdentityToken", default)]
+            identity_token: String,
+        }
+        let body = serde_json::json!({
+            "username": username,
+            "password": password,
+            "serveraddress": server,
+        });
+        let r: AuthResponse = self.post_json("/auth", &body).await?;
+        Ok(Some(r.identity_token).filter(|t| !t.is_empty()))
     }
 }

@@ -52,6 +52,12 @@ pub struct DaemonFlags {
     /// User/Group setting for user namespaces ("default", user[:group], uid[:gid])
     #[arg(long = "userns-remap")]
     pub userns_remap: Option<String>,
+    /// Enable insecure registry communication (host[:port] or CIDR; repeatable)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// Set the max concurrent downloads for each pull
+    #[arg(long = "max-concurrent-downloads")]
+    pub max_concurrent_downloads: Option<usize>,
     #[command(flatten)]
     pub network: NetworkFlags,
 }
@@ -181,6 +187,8 @@ pub struct DaemonJson {
     pub ip_forward: Option<bool>,
     pub dns: Option<Vec<String>>,
     pub group: Option<String>,
+    pub insecure_registries: Option<Vec<String>>,
+    pub max_concurrent_downloads: Option<usize>,
 }
 
 /// The effective configuration.
@@ -203,6 +211,10 @@ pub struct DaemonConfig {
     pub remap: Option<crate::userns::Remap>,
     /// `-G`/`group`: the group of the API sockets (see `state_dirs::socket_group`).
     pub group: Option<String>,
+    /// `--insecure-registry` / `insecure-registries` (flags and file together, as dockerd).
+    pub registry: berth_registry::RegistryConfig,
+    /// Layers downloaded at once by one pull (dockerd's default: 3).
+    pub max_concurrent_downloads: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +335,19 @@ impl DaemonConfig {
                 .filter(|s| !s.is_empty()),
             remap: None,
             group: flags.group.or(json.group),
+            registry: berth_registry::RegistryConfig {
+                insecure: flags
+                    .insecure_registries
+                    .iter()
+                    .cloned()
+                    .chain(json.insecure_registries.into_iter().flatten())
+                    .collect(),
+            },
+            max_concurrent_downloads: flags
+                .max_concurrent_downloads
+                .or(json.max_concurrent_downloads)
+                .unwrap_or(3)
+                .max(1),
             network: NetworkConfig {
                 bridge: match flags.network.bridge.or(json.bridge) {
                     Some(b) if b == "none" => None,

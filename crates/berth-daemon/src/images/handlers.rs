@@ -92,44 +92,11 @@ fn progress_line(msg: &JsonMessage) -> Bytes {
     Bytes::from(msg.to_line())
 }
 
-/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` would pull.
+/// `POST /images/create`: `fromSrc=-` imports the body; `fromImage` pulls.
 async fn create(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     let from_src = req.q("fromSrc").unwrap_or("").to_string();
     if from_src.is_empty() {
-        let image = req.q("fromImage").unwrap_or("").to_string();
-        let tag = req.q("tag").unwrap_or("").to_string();
-        let name = if tag.is_empty() {
-            image.clone()
-        } else {
-            format!("{image}:{tag}")
-        };
-        let r = Reference::parse(&name)?;
-        // No registry client yet: an image we already have is "up to date", anything else fails.
-        if let Ok(id) = daemon.images.resolve(&name) {
-            let lines = [
-                JsonMessage::status(format!(
-                    "{}: Pulling from {}",
-                    r.tag().unwrap_or("latest"),
-                    r.familiar_name()
-                )),
-                JsonMessage::status(format!("Digest: {id}")),
-                JsonMessage::status(format!("Status: Image is up to date for {}", r.familiar())),
-            ];
-            let mut body = Vec::new();
-            for l in lines {
-                body.extend_from_slice(&l.to_line());
-            }
-            return Ok(http::response(
-                StatusCode::OK,
-                Some("application/json"),
-                http::full(body),
-            ));
-        }
-        return Err(ApiError::not_found(format!(
-            "pull access denied for {}, repository does not exist or may require 'docker login': berth cannot reach a registry yet (load the image with `docker load`, `docker import` or `berth image bootstrap busybox`)",
-            r.familiar_name()
-        ))
-        .into());
+        return super::pull::pull(daemon, req).await;
     }
     if from_src != "-" {
         return Err(ApiError::invalid(
@@ -349,7 +316,7 @@ fn inspect(daemon: &Arc<Daemon>, name: &str) -> Result<ImageInspect> {
     Ok(ImageInspect {
         id: id.clone(),
         repo_tags: daemon.images.tags_of(&id),
-        repo_digests: vec![],
+        repo_digests: daemon.images.digests_of(&id),
         parent: String::new(),
         comment: cfg.comment.clone().unwrap_or_default(),
         created: cfg.created.clone().unwrap_or_default(),
@@ -476,6 +443,28 @@ fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
+/// The names `docker rmi <full>` removes: `full`, and when it is a tag and no other tag of
+/// its repository remains, the repository's digest references.
+fn names_dropped_with(full: &str, refs: &[String]) -> Vec<String> {
+    let mut out = vec![full.to_string()];
+    let Ok(named) = Reference::parse(full) else {
+        return out;
+    };
+    if named.digest().is_some() {
+        return out;
+    }
+    let same_repo: Vec<Reference> = refs
+        .iter()
+        .filter(|r| r.as_str() != full)
+        .filter_map(|r| Reference::parse(r).ok())
+        .filter(|r| r.repository() == named.repository())
+        .collect();
+    if same_repo.iter().all(|r| r.digest().is_some()) {
+        out.extend(same_repo.iter().map(|r| r.to_string()));
+    }
+    out
+}
+
 async fn delete(
     daemon: &Arc<Daemon>,
     name: &str,
@@ -489,10 +478,15 @@ async fn delete(
     let mut out = Vec::new();
     if let Some(full) = &by_name {
         // Deleting by name: just untag while other names remain (or with force and users).
-        let last = refs.len() <= 1;
+        // The last tag of a repository takes that repository's digest references with it,
+        // as in moby.
+        let dropping = names_dropped_with(full, &refs);
+        let last = refs.iter().all(|r| dropping.contains(r));
         if !last {
-            daemon.images.untag(&*daemon.store, full)?;
-            out.push(untagged(daemon, &id, full));
+            for r in &dropping {
+                daemon.images.untag(&*daemon.store, r)?;
+                out.push(untagged(daemon, &id, r));
+            }
             return Ok(out);
         }
         if let Some(c) = users.first() {

@@ -2,6 +2,7 @@
 //! database (`Refs` table), the set of images in the `Images` table.
 
 pub mod handlers;
+pub mod pull;
 
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
@@ -117,6 +118,20 @@ impl ImageService {
             .collect();
         tags.sort();
         tags
+    }
+
+    /// `RepoDigests`: the `name@sha256:…` references (from pulls) pointing at an image.
+    pub fn digests_of(&self, id: &str) -> Vec<String> {
+        let refs = self.refs.read().unwrap_or_else(lock_err);
+        let mut out: Vec<String> = refs
+            .iter()
+            .filter(|(_, v)| v.as_str() == id)
+            .filter_map(|(k, _)| Reference::parse(k).ok())
+            .filter(|r| r.digest().is_some())
+            .map(|r| r.familiar())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Resolves what a user typed (full or short ID, name, name:tag) to an image ID.
@@ -369,7 +384,7 @@ impl ImageService {
             id: id.to_string(),
             parent_id: String::new(),
             repo_tags: self.tags_of(id),
-            repo_digests: vec![],
+            repo_digests: self.digests_of(id),
             created,
             size,
             shared_size: -1,

@@ -151,6 +151,10 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             ))
         }
 
+        (&M::POST, ["auth"]) => {
+            let creds: berth_registry::Credentials = req.json().await?;
+            crate::images::pull::login(daemon, creds).await
+        }
         (_, ["images", ..]) => {
             let decoded = urlencoding::decode(&path)
                 .map(|c| c.into_owned())

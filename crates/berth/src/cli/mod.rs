@@ -6,6 +6,7 @@
 //! errors and exit codes rewritten into docker's words.
 
 mod commands;
+mod credentials;
 mod envfile;
 mod format;
 mod term;
@@ -97,9 +98,12 @@ Commands:
   inspect     Return low-level information on berth objects
   kill        Kill one or more running containers
   load        Load an image from a tar archive or STDIN
+  login       Authenticate to a registry
+  logout      Log out from a registry
   logs        Fetch the logs of a container
   pause       Pause all processes within one or more containers
   port        List port mappings or a specific mapping for the container
+  pull        Download an image from a registry
   rename      Rename a container
   restart     Restart one or more containers
   rm          Remove one or more containers

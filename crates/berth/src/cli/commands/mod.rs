@@ -11,10 +11,12 @@ mod exec;
 mod images;
 mod inspect;
 mod lifecycle;
+mod login;
 mod logs;
 mod network;
 mod port;
 mod ps;
+mod pull;
 mod run;
 mod stats;
 mod streams;
@@ -58,6 +60,9 @@ pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
         "history" => images::history(ctx, args).await,
         "save" => archive::save(ctx, args).await,
         "load" => archive::load(ctx, args).await,
+        "pull" => pull::pull(ctx, args).await,
+        "login" => login::login(ctx, args).await,
+        "logout" => login::logout(ctx, args).await,
         "import" => archive::import(ctx, args).await,
         "info" => system::info(ctx, args).await,
         "version" => system::version(ctx, args).await,
@@ -175,7 +180,7 @@ async fn group(ctx: &Ctx, group: &str, args: &[String]) -> CliResult {
         ("image", "inspect") => inspect::inspect_typed(ctx, rest, "image").await,
         ("image", "prune") => images::prune(ctx, rest).await,
         ("image", "bootstrap") => bootstrap::bootstrap(ctx, rest).await,
-        ("image", s @ ("tag" | "save" | "load" | "import" | "history")) => Box::pin(dispatch(ctx, s, rest)).await,
+        ("image", s @ ("tag" | "save" | "load" | "import" | "history" | "pull")) => Box::pin(dispatch(ctx, s, rest)).await,
         ("network", "create") => network::create(ctx, rest).await,
         ("network", "ls" | "list") => network::ls(ctx, rest).await,
         ("network", "inspect") => network::inspect(ctx, rest).await,
@@ -283,6 +288,7 @@ use std::error::Error as _;
 /// How many positional arguments a command takes.
 pub enum Arity {
     Min(usize),
+    Max(usize),
     Exact(usize),
     None,
 }
@@ -300,6 +306,11 @@ pub fn arity<T: clap::CommandFactory>(args: &[String], want: Arity) -> Result<()
         Arity::Min(n) => (
             args.len() >= n,
             format!("requires at least {n} {}", plural(n)),
+            "See",
+        ),
+        Arity::Max(n) => (
+            args.len() <= n,
+            format!("requires at most {n} {}", plural(n)),
             "See",
         ),
         Arity::Exact(n) => (

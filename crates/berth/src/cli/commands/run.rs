@@ -120,9 +120,10 @@ async fn pull(
     cmd: &str,
 ) -> Result<(), Fail> {
     let (repo, tag) = split_tag(&with_default_tag(image));
+    let auth = super::super::credentials::auth_header_for_image(image);
     let stream = ctx
         .client
-        .pull_image(&repo, tag.as_deref(), platform)
+        .pull_image(&repo, tag.as_deref(), platform, auth.as_deref())
         .await
         .map_err(|e| run_fail(cmd, &client_error_text(&e), 125))?;
     let mut err = std::io::stderr();

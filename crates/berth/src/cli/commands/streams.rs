@@ -159,7 +159,13 @@ pub async fn print_progress(
             }
             last = Some(st.trim_end().to_string());
         } else if let Some(st) = &m.status {
-            if !quiet {
+            // Byte counts (Downloading, Extracting) are for a live view; plain output
+            // leaves them out, as docker's does when it is not on a terminal.
+            let counting = m
+                .progress_detail
+                .as_ref()
+                .is_some_and(|d| d.total.is_some());
+            if !quiet && !counting {
                 let line = match (&m.id, &m.progress) {
                     (Some(id), Some(p)) => format!("{id}: {st} {p}"),
                     (Some(id), None) => format!("{id}: {st}"),

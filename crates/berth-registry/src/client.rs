@@ -1,0 +1,497 @@
+//! One registry, one repository: endpoint choice, authentication, and the requests a pull
+//! makes.
+
+use crate::auth::{Challenge, Credentials, TokenResponse};
+use crate::error::{describe, Error, Result};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Where Docker Hub's registry API lives (`docker.io` is its name in references).
+pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
+
+/// The daemon's registry settings (daemon.json `insecure-registries`).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryConfig {
+    /// Hosts (`host[:port]`) and CIDRs that may be reached over plain HTTP or unverified TLS.
+    pub insecure: Vec<String>,
+}
+
+impl RegistryConfig {
+    /// Whether `host` (`name[:port]`) may be used without verified TLS: loopback always (as
+    /// dockerd), then the configured hosts and CIDRs.
+    pub fn is_insecure(&self, host: &str) -> bool {
+        let name = strip_port(host);
+        let ip = name.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+        if name == "localhost" || ip.is_some_and(|a| a.is_loopback()) {
+            return true;
+        }
+        self.insecure.iter().any(|entry| {
+            if entry == host || entry == name {
+                return true;
+            }
+            match (entry.split_once('/'), ip) {
+                (Some((net, bits)), Some(a)) => in_cidr(a, net, bits),
+                _ => false,
+            }
+        })
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn in_cidr(a: IpAddr, net: &str, bits: &str) -> bool {
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    match (a, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A registry session for one repository: the endpoint found by the ping, the challenge
+/// it made, and the token for the repository's scope.
+pub struct Registry {
+    http: reqwest::Client,
+    /// `https://host` or `http://host`.
+    base: String,
+    /// The repository path (`library/busybox`).
+    repo: String,
+    /// The familiar name for error texts (`busybox`, `127.0.0.1:5000/x`).
+    name: String,
+    creds: Credentials,
+    challenge: Option<Challenge>,
+    token: Option<(String, Instant)>,
+}
+
+impl Registry {
+    /// Pings the registry of `domain` (`docker.io`, `host:port`) and gets ready to serve
+    /// `repo`: HTTPS first; plain HTTP (or unverified TLS) only for insecure hosts.
+    pub async fn connect(
+        config: &RegistryConfig,
+        domain: &str,
+        repo: &str,
+        name: &str,
+        creds: Credentials,
+    ) -> Result<Registry> {
+        let host = if domain == berth_image::reference::DEFAULT_DOMAIN {
+            DOCKER_HUB_HOST
+        } else {
+            domain
+        };
+        let insecure = config.is_insecure(host);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(insecure)
+            .build()
+            .map_err(|e| Error::Transport(format!("http client: {e}")))?;
+        let mut reg = Registry {
+            http,
+            base: format!("https://{host}"),
+            repo: repo.to_string(),
+            name: name.to_string(),
+            creds,
+            challenge: None,
+            token: None,
+        };
+        let ping = match reg.http.get(format!("{}/v2/", reg.base)).send().await {
+            Ok(r) => r,
+            Err(e) if insecure => {
+                tracing::debug!("{host}: https failed ({e}), trying http");
+                reg.base = format!("http://{host}");
+                reg.http
+                    .get(format!("{}/v2/", reg.base))
+                    .send()
+                    .await
+                    .map_err(|e| Error::Transport(transport_text(&reg.base, &e)))?
+            }
+            Err(e) => return Err(Error::Transport(transport_text(&reg.base, &e))),
+        };
+        if ping.status() == reqwest::StatusCode::UNAUTHORIZED {
+            reg.challenge = ping
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Challenge::parse);
+        }
+        Ok(reg)
+    }
+
+    /// The repository's URL prefix.
+    fn url(&self, rest: &str) -> String {
+        format!("{}/v2/{}/{rest}", self.base, self.repo)
+    }
+
+    async fn authorization(&mut self) -> Result<Option<String>> {
+        match self.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.creds.has_password().then(|| self.creds.basic())),
+            Some(Challenge::Bearer { realm, service }) => {
+                if let Some((t, until)) = &self.token {
+                    if Instant::now() < *until {
+                        return Ok(Some(format!("Bearer {t}")));
+                    }
+                }
+                let (token, ttl) = self.fetch_token(&realm, &service).await?;
+                let until =
+                    Instant::now() + Duration::from_secs(ttl.max(60)) - Duration::from_secs(10);
+                self.token = Some((token.clone(), until));
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    /// A token for `repository:<repo>:pull` from the challenge's realm: a form POST with an
+    /// identity token (OAuth2 refresh), else a GET with Basic credentials when there are
+    /// some, anonymous otherwise — moby's order.
+    async fn fetch_token(&self, realm: &str, service: &str) -> Result<(String, u64)> {
+        let scope = format!("repository:{}:pull", self.repo);
+        self.token_request(realm, service, Some(&scope))
+            .await
+            .map(|t| (t.token, t.expires_in))
+    }
+
+    async fn token_request(
+        &self,
+        realm: &str,
+        service: &str,
+        scope: Option<&str>,
+    ) -> Result<IssuedToken> {
+        let scope = scope.unwrap_or("");
+        let resp = if !self.creds.identity_token.is_empty() {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", self.creds.identity_token.as_str()),
+                ("service", service),
+                ("scope", scope),
+                ("client_id", "docker"),
+            ];
+            let body = form
+                .iter()
+                .map(|(k, v)| format!("{k}={}", form_escape(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            self.http
+                .post(realm)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+        } else {
+            let mut query = vec![("service", service)];
+            if scope.is_empty() {
+                // A login: ask for a refresh token to keep as the identity token.
+                query.extend([("client_id", "docker"), ("offline_token", "true")]);
+            } else {
+                query.push(("scope", scope));
+            }
+            if self.creds.has_password() {
+                query.insert(0, ("account", self.creds.username.as_str()));
+            }
+            let mut req = self.http.get(realm).query(&query);
+            if self.creds.has_password() {
+                req = req.header(reqwest::header::AUTHORIZATION, self.creds.basic());
+            }
+            req.send().await
+        }
+        .map_err(|e| Error::Transport(transport_text(realm, &e)))?;
+        let status = resp.status();
+        let body = read_limited(resp, 1 << 20).await?;
+        if !status.is_success() {
+            let (_, text) = describe(status.as_u16(), &body);
+            return Err(if scope.is_empty() {
+                Error::Unauthorized(format!("Get \"{realm}\": {text}"))
+            } else {
+                self.denied(text)
+            });
+        }
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| Error::Registry(format!("token server: invalid answer: {e}")))?;
+        let token = if t.access_token.is_empty() {
+            t.token
+        } else {
+            t.access_token
+        };
+        if token.is_empty() {
+            return Err(Error::Registry(
+                "authorization server did not include a token in the response".into(),
+            ));
+        }
+        Ok(IssuedToken {
+            token,
+            expires_in: if t.expires_in == 0 { 60 } else { t.expires_in },
+            refresh_token: t.refresh_token,
+        })
+    }
+
+    /// `docker login`: checks the credentials against the registry the way dockerd does
+    /// (a token request without scope asking for an offline token, or the `/v2/` ping
+    /// with Basic credentials). Returns the identity token the registry issued, if any.
+    pub async fn login(
+        config: &RegistryConfig,
+        server: &str,
+        creds: Credentials,
+    ) -> Result<Option<String>> {
+        let domain = login_domain(server);
+        let reg = Registry::connect(config, &domain, "", &domain, creds).await?;
+        match reg.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Bearer { realm, service }) => {
+                let t = reg.token_request(&realm, &service, None).await?;
+                Ok(Some(t.refresh_token).filter(|t| !t.is_empty()))
+            }
+            Some(Challenge::Basic) => {
+                let url = format!("{}/v2/", reg.base);
+                let resp = reg
+                    .http
+                    .get(&url)
+                    .header(reqwest::header::AUTHORIZATION, reg.creds.basic())
+                    .send()
+                    .await
+                    .map_err(|e| Error::Transport(transport_text(&url, &e)))?;
+                if resp.status().is_success() {
+                    return Ok(None);
+                }
+                let status = resp.status().as_u16();
+                let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
+                let (_, text) = describe(status, &body);
+                Err(Error::Unauthorized(format!("Get \"{url}\": {text}")))
+            }
+        }
+    }
+
+    fn denied(&self, reason: String) -> Error {
+        Error::AccessDenied {
+            name: self.name.clone(),
+            reason,
+        }
+    }
+
+    /// GET with authentication; one retry after a 401 that carries a new challenge.
+    async fn get(&mut self, url: &str, accept: &[&str]) -> Result<reqwest::Response> {
+        for attempt in 0..2 {
+            let mut req = self.http.get(url);
+            for a in accept {
+                req = req.header(reqwest::header::ACCEPT, *a);
+            }
+            if let Some(auth) = self.authorization().await? {
+                req = req.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| Error::Transport(transport_text(url, &e)))?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                let fresh = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Challenge::parse);
+                if fresh.is_some() && (fresh != self.challenge || self.token.is_some()) {
+                    self.challenge = fresh;
+                    self.token = None;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// Fetches a manifest by tag or digest: `(body, content type, digest of the body)`. A
+    /// fetch by digest is verified; the body is capped at [`crate::manifest::MAX_MANIFEST_BYTES`].
+    pub async fn manifest(
+        &mut self,
+        reference: &str,
+        shown: &str,
+    ) -> Result<(Vec<u8>, String, berth_image::Digest)> {
+        let url = self.url(&format!("manifests/{reference}"));
+        let resp = self.get(&url, &crate::manifest::ACCEPT).await?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = read_limited(resp, crate::manifest::MAX_MANIFEST_BYTES).await?;
+        if !status.is_success() {
+            return Err(self.classify(status.as_u16(), &body, shown));
+        }
+        let digest = berth_image::Digest::of_bytes(&body);
+        if let Ok(want) = berth_image::Digest::parse(reference) {
+            if want != digest {
+                return Err(Error::BadContent(format!(
+                    "manifest verification failed for digest {want}"
+                )));
+            }
+        }
+        Ok((body, content_type, digest))
+    }
+
+    /// Maps a failed manifest fetch to moby's error.
+    fn classify(&self, status: u16, body: &[u8], shown: &str) -> Error {
+        let (code, text) = describe(status, body);
+        match code.as_deref() {
+            Some("MANIFEST_UNKNOWN") => Error::ManifestUnknown {
+                reference: shown.to_string(),
+                reason: text,
+            },
+            Some("NAME_UNKNOWN" | "UNAUTHORIZED" | "DENIED") => self.denied(text),
+            _ if status == 401 || status == 403 => self.denied(text),
+            _ if status == 404 => Error::ManifestUnknown {
+                reference: shown.to_string(),
+                reason: text,
+            },
+            _ => Error::Registry(format!("error from registry: {text}")),
+        }
+    }
+
+    /// Starts a blob download; the caller streams and verifies the body.
+    pub async fn blob(&mut self, digest: &berth_image::Digest) -> Result<reqwest::Response> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.get(&url, &[]).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
+            let (_, text) = describe(status.as_u16(), &body);
+            return Err(Error::Registry(format!(
+                "error pulling blob {digest}: {text}"
+            )));
+        }
+        Ok(resp)
+    }
+
+    /// A small blob (the image config), verified against its digest.
+    pub async fn small_blob(
+        &mut self,
+        digest: &berth_image::Digest,
+        limit: usize,
+    ) -> Result<Vec<u8>> {
+        let resp = self.blob(digest).await?;
+        let body = read_limited(resp, limit).await?;
+        if berth_image::Digest::of_bytes(&body) != *digest {
+            return Err(Error::BadContent(format!(
+                "blob {digest}: content does not match its digest"
+            )));
+        }
+        Ok(body)
+    }
+}
+
+/// A token server's grant.
+struct IssuedToken {
+    token: String,
+    expires_in: u64,
+    refresh_token: String,
+}
+
+/// The registry a login names: Docker Hub for an empty address or its v1 index URL, else
+/// the host of `server` (a URL or `host[:port]`).
+pub fn login_domain(server: &str) -> String {
+    let s = server.trim();
+    let host = s
+        .strip_prefix("https://")
+        .or_else(|| s.strip_prefix("http://"))
+        .unwrap_or(s);
+    let host = host.split('/').next().unwrap_or("");
+    match host {
+        "" | "index.docker.io" | "docker.io" | "registry-1.docker.io" => {
+            berth_image::reference::DEFAULT_DOMAIN.to_string()
+        }
+        h => h.to_string(),
+    }
+}
+
+/// Reads a response body, refusing one longer than `limit` before buffering it all.
+async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+    if resp.content_length().is_some_and(|l| l > limit as u64) {
+        return Err(Error::BadContent(format!(
+            "response of {} bytes exceeds the limit of {limit} bytes",
+            resp.content_length().unwrap_or_default()
+        )));
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Error::Transport(format!("read from registry: {e}")))?
+    {
+        if out.len() + chunk.len() > limit {
+            return Err(Error::BadContent(format!(
+                "response exceeds the limit of {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn form_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A transport error in Go's words where they differ (`connection refused`).
+fn transport_text(url: &str, e: &reqwest::Error) -> String {
+    let mut src: Option<&dyn std::error::Error> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = src {
+        last = s.to_string();
+        src = s.source();
+    }
+    let last = last
+        .replace("Connection refused (os error 111)", "connection refused")
+        .replace("(os error 111)", "");
+    format!("Get \"{url}\": {last}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_hosts() {
+        let c = RegistryConfig {
+            insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into()],
+        };
+        assert!(c.is_insecure("127.0.0.1:5000"));
+        assert!(c.is_insecure("localhost"));
+        assert!(c.is_insecure("[::1]:5000"));
+        assert!(c.is_insecure("reg.lan:5000"));
+        assert!(c.is_insecure("10.1.2.3:443"));
+        assert!(!c.is_insecure("10.2.0.1"));
+        assert!(!c.is_insecure("registry-1.docker.io"));
+    }
+}

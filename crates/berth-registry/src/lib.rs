@@ -1,0 +1,24 @@
+//! The OCI distribution protocol (and Docker's registry v2 dialect of it), client side.
+//!
+//! [`pull::pull`] brings an image from any registry into a [`berth_image::ImageStore`]:
+//! the manifest (Docker schema 2, OCI manifest, Docker manifest list or OCI index, with the
+//! host's platform chosen from lists), the config, and the layers, each verified against its
+//! digest while it streams and unpacked as soon as its parent is. It reports what it does as
+//! [`pull::PullEvent`]s, which the daemon turns into moby's progress messages; errors carry
+//! moby's texts ([`Error`]), so clients see what Docker users see.
+//!
+//! [`client::Registry`] speaks HTTP(S) to one registry for one repository: the `/v2/` ping,
+//! anonymous and authenticated Bearer tokens (cached per scope until they expire), Basic
+//! auth, and plain HTTP for loopback and `insecure-registries` hosts after HTTPS fails, as
+//! dockerd does.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod manifest;
+pub mod pull;
+
+pub use auth::Credentials;
+pub use client::{Registry, RegistryConfig};
+pub use error::{Error, Result};
+pub use pull::{pull, LayerStatus, PullEvent, PullRequest, Pulled};

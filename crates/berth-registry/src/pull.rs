@@ -1,0 +1,351 @@
+//! `docker pull`: a manifest, its config and its layers into the image store.
+
+use crate::auth::Credentials;
+use crate::client::{Registry, RegistryConfig};
+use crate::error::{Error, Result};
+use crate::manifest::{self, Descriptor, Fetched, Platform};
+use berth_image::{Digest, ImageStore, Reference};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Mutex, Semaphore};
+
+/// What to pull.
+#[derive(Debug, Clone)]
+pub struct PullRequest {
+    /// The image, normalised, with a tag or a digest.
+    pub reference: Reference,
+    /// `--platform`; the host's when `None`.
+    pub platform: Option<Platform>,
+    pub credentials: Credentials,
+    /// daemon.json `max-concurrent-downloads` (dockerd's default is 3).
+    pub max_concurrent_downloads: usize,
+}
+
+/// What a pull produced.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The image ID (its config's digest).
+    pub image_id: Digest,
+    /// The digest of the manifest (or manifest list) the reference resolved to: the
+    /// repository digest (`RepoDigests`).
+    pub manifest_digest: Digest,
+}
+
+/// A layer's progress, as moby reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerStatus {
+    AlreadyExists,
+    PullingFsLayer,
+    Waiting,
+    Downloading { current: u64, total: u64 },
+    VerifyingChecksum,
+    DownloadComplete,
+    Extracting { current: u64, total: u64 },
+    PullComplete,
+}
+
+impl LayerStatus {
+    /// moby's status text.
+    pub fn text(&self) -> &'static str {
+        match self {
+            LayerStatus::AlreadyExists => "Already exists",
+            LayerStatus::PullingFsLayer => "Pulling fs layer",
+            LayerStatus::Waiting => "Waiting",
+            LayerStatus::Downloading { .. } => "Downloading",
+            LayerStatus::VerifyingChecksum => "Verifying Checksum",
+            LayerStatus::DownloadComplete => "Download complete",
+            LayerStatus::Extracting { .. } => "Extracting",
+            LayerStatus::PullComplete => "Pull complete",
+        }
+    }
+}
+
+/// What a pull reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent {
+    /// The manifest was found: `<id>: Pulling from <name>`; `id` is the tag (or the whole
+    /// reference when pulling by digest), `name` the repository's path on the registry.
+    Pulling { id: String, name: String },
+    /// A layer's progress; `id` is the first 12 hex digits of its blob's digest.
+    Layer { id: String, status: LayerStatus },
+}
+
+/// The 12-hex id moby shows for a layer.
+fn short(d: &Digest) -> String {
+    d.hex().chars().take(12).collect()
+}
+
+/// Pulls `req.reference` into `store`, reporting progress on `events` (a closed receiver
+/// only stops the reports). Nothing of the image is visible until every layer is
+/// verified and unpacked: the config is stored last.
+pub async fn pull(
+    store: &ImageStore,
+    config: &RegistryConfig,
+    req: PullRequest,
+    events: mpsc::Sender<PullEvent>,
+) -> Result<Pulled> {
+    let r = &req.reference;
+    let name = r.familiar_name();
+    let mut reg =
+        Registry::connect(config, r.domain(), r.path(), &name, req.credentials.clone()).await?;
+    let (wanted, shown, event_id) = match (r.digest(), r.tag()) {
+        (Some(d), _) => (d.to_string(), r.familiar(), r.to_string()),
+        (None, Some(t)) => (t.to_string(), r.familiar(), t.to_string()),
+        (None, None) => ("latest".into(), format!("{name}:latest"), "latest".into()),
+    };
+    let (body, content_type, top_digest) = reg.manifest(&wanted, &shown).await?;
+    // moby names the repository by its path on the registry: `library/busybox`.
+    let _ = events
+        .send(PullEvent::Pulling {
+            id: event_id,
+            name: r.path().to_string(),
+        })
+        .await;
+    let platform = req.platform.clone().unwrap_or_else(Platform::host);
+    let image_manifest = match manifest::parse(&content_type, &body).map_err(Error::BadContent)? {
+        Fetched::Schema1 => {
+            return Err(Error::Schema1 {
+                reference: r.to_string(),
+            })
+        }
+        Fetched::Image(m) => m,
+        Fetched::Index(index) => {
+            let chosen =
+                manifest::choose(&index, &platform).ok_or_else(|| Error::NoMatchingPlatform {
+                    platform: platform.format(),
+                })?;
+            let digest = chosen.digest.to_string();
+            let (body, ct, _) = reg.manifest(&digest, &shown).await?;
+            match manifest::parse(&ct, &body).map_err(Error::BadContent)? {
+                Fetched::Image(m) => m,
+                Fetched::Schema1 => {
+                    return Err(Error::Schema1 {
+                        reference: r.to_string(),
+                    })
+                }
+                Fetched::Index(_) => {
+                    return Err(Error::BadContent(format!(
+                        "manifest {digest} of the list is itself a list"
+                    )))
+                }
+            }
+        }
+    };
+    for l in &image_manifest.layers {
+        if !l.urls.is_empty() && l.media_type.contains("foreign") {
+            return Err(Error::BadContent(format!(
+                "layer {} is a foreign layer (only on {}): not pulled",
+                l.digest,
+                l.urls.join(", ")
+            )));
+        }
+    }
+
+    let config_digest = image_manifest.config.digest.clone();
+    if store.has_blob(&config_digest)
+        && store
+            .image_config(&config_digest)
+            .is_ok_and(|c| c.chain_ids().iter().all(|c| store.has_layer(c)))
+    {
+        return Ok(Pulled {
+            image_id: config_digest,
+            manifest_digest: top_digest,
+        });
+    }
+    let cfg_bytes = reg
+        .small_blob(&config_digest, manifest::MAX_CONFIG_BYTES)
+        .await?;
+    let cfg =
+        berth_image::ImageConfig::from_slice(&cfg_bytes, &format!("image config {config_digest}"))?;
+    let diff_ids = cfg.rootfs.diff_ids.clone();
+    if diff_ids.len() != image_manifest.layers.len() {
+        return Err(Error::BadContent(format!(
+            "image config {config_digest} lists {} layers, its manifest {}",
+            diff_ids.len(),
+            image_manifest.layers.len()
+        )));
+    }
+
+    let chains = Digest::chain_ids(&diff_ids);
+    let reg = Arc::new(Mutex::new(reg));
+    let slots = Arc::new(Semaphore::new(req.max_concurrent_downloads.max(1)));
+    let mut downloads: HashMap<Digest, tokio::task::JoinHandle<Result<()>>> = HashMap::new();
+    for (layer, chain) in image_manifest.layers.iter().zip(&chains) {
+        let id = short(&layer.digest);
+        if store.has_layer(chain) {
+            send(&events, &id, LayerStatus::AlreadyExists).await;
+            continue;
+        }
+        send(&events, &id, LayerStatus::PullingFsLayer).await;
+        if downloads.contains_key(&layer.digest) {
+            continue;
+        }
+        let task = download(
+            reg.clone(),
+            store.clone(),
+            layer.clone(),
+            events.clone(),
+            slots.clone(),
+        );
+        downloads.insert(layer.digest.clone(), tokio::spawn(task));
+    }
+    // Unpack in order, each layer as soon as its blob and its parent are there.
+    let mut result = Ok(());
+    for (i, (layer, chain)) in image_manifest.layers.iter().zip(&chains).enumerate() {
+        if store.has_layer(chain) {
+            continue;
+        }
+        if let Some(h) = downloads.remove(&layer.digest) {
+            result = h
+                .await
+                .map_err(|e| Error::Transport(format!("download task: {e}")))
+                .and_then(|r| r);
+            if result.is_err() {
+                break;
+            }
+        }
+        let id = short(&layer.digest);
+        let total = layer.size.max(0) as u64;
+        send(&events, &id, LayerStatus::Extracting { current: 0, total }).await;
+        let parent = i.checked_sub(1).map(|p| chains[p].clone());
+        let (s, blob, diff) = (store.clone(), layer.digest.clone(), diff_ids[i].clone());
+        let applied = tokio::task::spawn_blocking(move || {
+            s.apply_layer_blob(parent.as_ref(), &blob, Some(&diff))
+        })
+        .await
+        .map_err(|e| Error::Transport(format!("unpack task: {e}")));
+        if let Err(e) = applied.and_then(|r| r.map_err(Error::from)) {
+            result = Err(e);
+            break;
+        }
+        send(
+            &events,
+            &id,
+            LayerStatus::Extracting {
+                current: total,
+                total,
+            },
+        )
+        .await;
+        send(&events, &id, LayerStatus::PullComplete).await;
+    }
+    for (_, h) in downloads {
+        h.abort();
+    }
+    result?;
+    let s = store.clone();
+    let image_id = tokio::task::spawn_blocking(move || s.put_image_config(&cfg_bytes))
+        .await
+        .map_err(|e| Error::Transport(format!("store task: {e}")))??;
+    Ok(Pulled {
+        image_id,
+        manifest_digest: top_digest,
+    })
+}
+
+async fn send(events: &mpsc::Sender<PullEvent>, id: &str, status: LayerStatus) {
+    let _ = events
+        .send(PullEvent::Layer {
+            id: id.to_string(),
+            status,
+        })
+        .await;
+}
+
+/// Downloads one layer blob into the store, verifying its digest and size as it streams.
+async fn download(
+    reg: Arc<Mutex<Registry>>,
+    store: ImageStore,
+    layer: Descriptor,
+    events: mpsc::Sender<PullEvent>,
+    slots: Arc<Semaphore>,
+) -> Result<()> {
+    let id = short(&layer.digest);
+    let _slot = match slots.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            send(&events, &id, LayerStatus::Waiting).await;
+            slots
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?
+        }
+    };
+    if store.has_blob(&layer.digest) {
+        send(&events, &id, LayerStatus::DownloadComplete).await;
+        return Ok(());
+    }
+    let resp = reg.lock().await.blob(&layer.digest).await?;
+    let total = layer.size.max(0) as u64;
+    let body = resp
+        .bytes_stream()
+        .map(|r| r.map_err(|e| std::io::Error::other(format!("read from registry: {e}"))));
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(body));
+    let digest = layer.digest.clone();
+    let ev = events.clone();
+    let progress_id = id.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        let counted = Counted {
+            inner: reader,
+            done: 0,
+            total,
+            last_sent: 0,
+            events: ev,
+            id: progress_id,
+        };
+        store.put_blob_expect(counted, &digest)
+    })
+    .await
+    .map_err(|e| Error::Transport(format!("download task: {e}")))?;
+    match stored {
+        Ok(()) => {}
+        Err(berth_image::Error::DigestMismatch { .. }) => {
+            return Err(Error::BadContent(format!(
+                "filesystem layer verification failed for digest {}",
+                layer.digest
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    send(&events, &id, LayerStatus::VerifyingChecksum).await;
+    send(&events, &id, LayerStatus::DownloadComplete).await;
+    Ok(())
+}
+
+/// Counts a blob's bytes as they stream, reports progress (every 512 KiB or 1 %), and
+/// refuses more bytes than the descriptor announced (an endless body ends here).
+struct Counted<R> {
+    inner: R,
+    done: u64,
+    total: u64,
+    last_sent: u64,
+    events: mpsc::Sender<PullEvent>,
+    id: String,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.total > 0 && self.done > self.total {
+            return Err(std::io::Error::other(format!(
+                "blob is larger than the {} bytes its descriptor gives",
+                self.total
+            )));
+        }
+        let step = (self.total / 100).max(512 << 10);
+        if n > 0 && (self.done - self.last_sent >= step || self.done == self.total) {
+            self.last_sent = self.done;
+            let _ = self.events.try_send(PullEvent::Layer {
+                id: self.id.clone(),
+                status: LayerStatus::Downloading {
+                    current: self.done,
+                    total: self.total,
+                },
+            });
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,73 @@
+//! `berth pull`: an image from a registry, through the daemon (`POST /images/create`).
+
+use super::super::{client_error_text, CliResult, Ctx, Fail};
+use super::run::split_tag;
+use super::streams::print_progress;
+use super::{arity, parse, Arity};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "pull",
+    bin_name = "berth pull",
+    override_usage = "berth pull [OPTIONS] NAME[:TAG|@DIGEST]",
+    about = "Download an image from a registry"
+)]
+struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long)]
+    platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Skip image verification (ignored, as by docker without content trust)
+    #[arg(long = "disable-content-trust", default_value_t = true)]
+    disable_content_trust: bool,
+    args: Vec<String>,
+}
+
+pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
+    let a: PullArgs = parse(args)?;
+    arity::<PullArgs>(&a.args, Arity::Exact(1))?;
+    let _ = a.disable_content_trust;
+    let name = &a.args[0];
+    let parsed = berth_image::Reference::parse_without_default_tag(name)
+        .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
+    if a.all_tags {
+        return Err(Fail::new(
+            "pulling every tag of a repository (--all-tags) is not supported yet; name a tag",
+            1,
+        ));
+    }
+    let full = if parsed.tag().is_none() && parsed.digest().is_none() {
+        if !a.quiet {
+            println!("Using default tag: latest");
+        }
+        parsed
+            .with_tag("latest")
+            .map_err(|e| Fail::new(e.to_string(), 1))?
+    } else {
+        parsed
+    };
+    let (repo, tag) = split_tag(&full.familiar());
+    let auth = super::super::credentials::auth_header_for_image(&full.to_string());
+    let stream = ctx
+        .client
+        .pull_image(
+            &repo,
+            tag.as_deref(),
+            a.platform.as_deref(),
+            auth.as_deref(),
+        )
+        .await
+        .map_err(|e| Fail::new(client_error_text(&e), 1))?;
+    let mut out = std::io::stdout();
+    print_progress(stream, &mut out, a.quiet)
+        .await
+        .map_err(|f| Fail::new(f.msg, 1))?;
+    println!("{full}");
+    Ok(0)
+}

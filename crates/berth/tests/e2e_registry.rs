@@ -1,0 +1,476 @@
+//! End-to-end: pulls from a real registry — Debian's `docker-registry` (distribution 2.8)
+//! on 127.0.0.1, seeded by skopeo (an independent client) — through the docker CLI,
+//! docker-py and our CLI: progress as moby streams it, RepoDigests, pull by digest, the
+//! run-then-pull flow of a missing image, Basic auth from the client's config.json, and
+//! moby's errors for a missing tag or repository.
+
+mod common;
+
+use common::TestDaemon;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `docker-registry serve` on a free loopback port, storage under `dir`; killed on drop.
+struct Registry {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    host: String,
+}
+
+impl Registry {
+    fn start(dir: &Path, htpasswd: Option<&Path>) -> Registry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
+        let auth = htpasswd
+            .map(|p| {
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
+                    p.display()
+                )
+            })
+            .unwrap_or_default();
+        let cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth}",
+            dir.join("storage").display()
+        );
+        std::fs::write(dir.join("config.yml"), cfg).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry on {host} never answered"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, host }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let o = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        o.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// An image of two layers (busybox's and one with `/f` = `content`), saved to a
+/// docker-archive and removed again: its first layer stays in the daemon, its second not.
+fn make_archive(d: &TestDaemon, name: &str, content: &str) -> PathBuf {
+    let c = format!("mk{}", common::random_hex(4));
+    d.docker(&[
+        "run",
+        "--name",
+        &c,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("echo {content} > /f"),
+    ])
+    .ok();
+    d.docker(&["commit", &c, name]).ok();
+    d.docker(&["rm", &c]).ok();
+    let tar = d.dir.join(format!("{}.tar", common::random_hex(4)));
+    d.docker(&["save", "-o", tar.to_str().unwrap(), name]).ok();
+    d.docker(&["rmi", name]).ok();
+    tar
+}
+
+fn prerequisites() -> bool {
+    common::can_run()
+        && berth_testkit::require_program("docker-registry", "docker-registry")
+        && berth_testkit::require_program("skopeo", "skopeo")
+}
+
+#[test]
+fn pull_from_a_registry_as_docker_does() {
+    if !prerequisites() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let reg = Registry::start(&d.dir.join("registry"), None);
+    let image = format!("{}/test/img:v1", reg.host);
+    let tar = make_archive(&d, "test/img:v1", "pulled-content");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("docker://{image}"),
+    ]);
+    let digest = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{image}"),
+    ]);
+
+    // docker pull: moby's stream as the CLI prints it.
+    let out = d.docker(&["pull", &image]).ok().to_string();
+    for want in [
+        "v1: Pulling from test/img",
+        "Already exists",
+        "Pull complete",
+        &format!("Digest: {digest}"),
+        &format!("Status: Downloaded newer image for {image}"),
+    ] {
+        assert!(out.contains(want), "{want:?} missing in:\n{out}");
+    }
+    assert_eq!(
+        d.inspect(&image, "{{json .RepoDigests}}").trim(),
+        format!("[\"{}/test/img@{digest}\"]", reg.host)
+    );
+    let listed = d
+        .docker(&[
+            "images",
+            "--digests",
+            "--format",
+            "{{.Repository}} {{.Tag}} {{.Digest}}",
+        ])
+        .out();
+    assert!(
+        listed.contains(&format!("{}/test/img v1 {digest}", reg.host)),
+        "{listed}"
+    );
+    assert!(d
+        .docker(&["pull", &image])
+        .ok()
+        .contains(&format!("Status: Image is up to date for {image}")));
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "pulled-content"
+    );
+
+    // `docker run` of an image that is not here: 404, pull, create, run.
+    d.docker(&["rmi", &image]).ok();
+    let o = d.docker(&["run", "--rm", &image, "cat", "/f"]);
+    assert_eq!(o.stdout.trim(), "pulled-content", "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains(&format!("Unable to find image '{image}' locally")),
+        "{}",
+        o.stderr
+    );
+
+    // By digest: the digest reference is the image's only name.
+    d.docker(&["rmi", &image]).ok();
+    let by_digest = format!("{}/test/img@{digest}", reg.host);
+    d.docker(&["pull", &by_digest]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &by_digest, "cat", "/f"]).out(),
+        "pulled-content"
+    );
+    assert_eq!(d.inspect(&by_digest, "{{json .RepoTags}}").trim(), "[]");
+    d.docker(&["rmi", &by_digest]).ok();
+
+    // Our CLI.
+    let o = d.berth(&["pull", &image]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.trim_end().ends_with(&image), "{}", o.stdout);
+    let o = d.berth(&["pull", "-q", &image]);
+    assert_eq!(o.stdout.trim(), image);
+
+    // docker-py.
+    let script = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\n\
+         c.images.remove('{image}')\nimg = c.images.pull('{}/test/img', tag='v1')\nprint(img.tags, img.attrs['RepoDigests'])",
+        d.sock.display(),
+        reg.host
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        printed.contains(&image) && printed.contains(&digest),
+        "{printed}"
+    );
+
+    // moby's errors, with the statuses the CLI relies on.
+    let o = d.docker(&["pull", &format!("{}/test/img:nope", reg.host)]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains(&format!(
+            "manifest for {}/test/img:nope not found: manifest unknown: manifest unknown",
+            reg.host
+        )),
+        "{}",
+        o.stderr
+    );
+    // distribution 2.8 answers an unknown repository as an unknown manifest (Docker Hub
+    // answers it with a denial: see the auth test).
+    let o = d.docker(&["pull", &format!("{}/nope/x:1", reg.host)]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr
+            .contains(&format!("manifest for {}/nope/x:1 not found", reg.host)),
+        "{}",
+        o.stderr
+    );
+    let o = d.docker(&["pull", "127.0.0.1:1/x:1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("connection refused"), "{}", o.stderr);
+}
+
+#[test]
+fn basic_auth_from_the_clients_config() {
+    if !prerequisites() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let dir = d.dir.join("registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    // bcrypt, as distribution wants it (python3's crypt module, Debian 12's python).
+    let hash = Command::new("/usr/bin/python3")
+        .args([
+            "-W",
+            "ignore",
+            "-c",
+            "import crypt;print(crypt.crypt('s3cret',crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+        ])
+        .output()
+        .unwrap();
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    assert!(hash.starts_with("$2"), "{hash}");
+    std::fs::write(dir.join("htpasswd"), format!("alice:{hash}\n")).unwrap();
+    let reg = Registry::start(&dir, Some(&dir.join("htpasswd")));
+    let image = format!("{}/private/img:v1", reg.host);
+    let tar = make_archive(&d, "private/img:v1", "secret-content");
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:s3cret",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("docker://{image}"),
+    ]);
+    // Anonymous: refused, with the hint to log in.
+    let o = d.docker(&["pull", &image]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains(&format!(
+            "pull access denied for {}/private/img, repository does not exist or may require 'docker login'",
+            reg.host
+        )),
+        "{}",
+        o.stderr
+    );
+    // `docker login` checks the credentials through the daemon (POST /auth) and stores
+    // them; the next pull sends them as X-Registry-Auth.
+    let o = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.host],
+        b"wrong\n",
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains("401") || o.stderr.contains("unauthorized"),
+        "{}",
+        o.stderr
+    );
+    let o = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.host],
+        b"s3cret\n",
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.stdout);
+    d.docker(&["pull", &image]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "secret-content"
+    );
+
+    // One store for both CLIs: docker's login serves berth's pull, berth's logout ends it
+    // for docker too, and berth's login serves docker's pull.
+    d.docker(&["rmi", &image]).ok();
+    d.berth(&["pull", &image]).ok();
+    let o = d.berth(&["logout", &reg.host]);
+    assert_eq!(
+        o.stdout.trim(),
+        format!("Removing login credentials for {}", reg.host)
+    );
+    d.docker(&["rmi", &image]).ok();
+    assert_eq!(d.docker(&["pull", &image]).code, 1);
+    assert_eq!(
+        d.berth(&["logout", &reg.host]).stdout.trim(),
+        format!("Not logged in to {}", reg.host)
+    );
+    let o = d.berth_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.host],
+        b"nope\n",
+    );
+    assert_eq!(o.code, 1, "{}", o.all());
+    let o = d.berth_stdin(
+        &["login", "-u", "alice", "--password-stdin", &reg.host],
+        b"s3cret\n",
+    );
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.all());
+    let cfg = std::fs::read_to_string(d.docker_config.join("config.json")).unwrap();
+    assert!(cfg.contains(&reg.host), "{cfg}");
+    d.docker(&["pull", &image]).ok();
+    let o = d.docker(&["logout", &reg.host]);
+    assert_eq!(o.code, 0, "{}", o.all());
+
+    // The password never reaches the daemon's log.
+    assert!(!d.daemon_log().contains("s3cret"));
+}
+
+/// `tests/compat/fake_registry.py`: Bearer tokens and hostile behaviours; stopped on drop.
+struct FakeRegistry {
+    child: Child,
+    host: String,
+}
+
+impl FakeRegistry {
+    fn start(layout: &Path, marker: &str) -> FakeRegistry {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/fake_registry.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("--layout")
+            .arg(layout)
+            .args(["--marker", marker])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the fake registry");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .to_string();
+        FakeRegistry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for FakeRegistry {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Bearer tokens (anonymous and with credentials), and registries that lie: every pull
+/// fails with a clear error, leaves no image and nothing outside the data root, and the
+/// daemon pulls the honest image right after.
+#[test]
+fn bearer_tokens_and_hostile_registries() {
+    if !prerequisites() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let tar = make_archive(&d, "test/img:v1", "fake-content");
+    let layout = d.dir.join("layout");
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let marker = common::random_hex(6);
+    let reg = FakeRegistry::start(&layout, &marker);
+    let h = &reg.host;
+
+    // First the lies, while the daemon has none of the image's own layer.
+    let images_before = d.docker(&["images", "-q", "--no-trunc"]).out();
+    let cases: [(&str, &str); 8] = [
+        (
+            "bad-digest",
+            "filesystem layer verification failed for digest",
+        ),
+        ("truncated", "read from registry"),
+        ("endless", "larger than"),
+        ("err500", "error pulling blob"),
+        ("huge-manifest", "exceeds the limit of 4194304 bytes"),
+        ("traversal", ""),
+        ("schema1", "schema 1 support has been removed"),
+        (
+            "multiarch",
+            "no matching manifest for linux/amd64 in the manifest list entries",
+        ),
+    ];
+    for (repo, want) in cases {
+        let image = format!("{h}/{repo}/img:v1");
+        let o = d.docker(&["pull", &image]);
+        eprintln!("{repo}: {}", o.stderr.trim());
+        assert_ne!(o.code, 0, "{repo}: pulled:\n{}", o.all());
+        assert!(o.stderr.contains(want), "{repo}: {}", o.all());
+        assert!(!o.all().contains("panicked"), "{repo}: {}", o.all());
+        assert_eq!(
+            d.docker(&["images", "-q", "--no-trunc"]).out(),
+            images_before,
+            "{repo}: a partial image is listed"
+        );
+    }
+    // Anonymous token for a public repository.
+    let public = format!("{h}/public/img:v1");
+    d.docker(&["pull", &public]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
+        "fake-content"
+    );
+
+    // A private repository: denied anonymously, pulled with credentials.
+    let private = format!("{h}/private/img:v1");
+    let o = d.docker(&["pull", &private]);
+    assert_eq!(o.code, 1);
+    assert!(o.stderr.contains("pull access denied for"), "{}", o.stderr);
+    let o = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", h],
+        b"s3cret\n",
+    );
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.all());
+    d.docker(&["pull", &private]).ok();
+
+    // Nothing the traversal layer named was written anywhere.
+    for p in [
+        PathBuf::from(format!("/escape-abs-{marker}")),
+        PathBuf::from(format!("/tmp/escape-{marker}")),
+        d.dir.join(format!("escape-{marker}")),
+        d.data_root.join(format!("escape-{marker}")),
+        d.data_root.join(format!("image/escape-{marker}")),
+    ] {
+        assert!(!p.exists(), "{} was written", p.display());
+    }
+    // The daemon is fine: the honest image still pulls and runs.
+    d.docker(&["rmi", &public]).ok();
+    d.docker(&["pull", &public]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
+        "fake-content"
+    );
+}

@@ -162,6 +162,27 @@ impl Client {
         .await
     }
 
+    /// `POST /images/{name}/push?tag=`; `registry_auth` as for [`Client::pull_image`].
+    pub async fn push_image(
+        &self,
+        name: &str,
+        tag: Option<&str>,
+        registry_auth: Option<&str>,
+    ) -> Result<BodyStream> {
+        let q = query(&[("tag", tag.map(str::to_string))]);
+        let headers: Vec<(&str, &str)> = registry_auth
+            .map(|a| ("X-Registry-Auth", a))
+            .into_iter()
+            .collect();
+        self.stream(
+            Method::POST,
+            &format!("/images/{}/push{q}", seg(name)),
+            empty(),
+            &headers,
+        )
+        .await
+    }
+
     /// `POST /auth`: checks credentials against a registry; returns the identity token the
     /// registry issued, if any.
     pub async fn login(

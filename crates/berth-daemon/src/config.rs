@@ -58,6 +58,9 @@ pub struct DaemonFlags {
     /// Set the max concurrent downloads for each pull
     #[arg(long = "max-concurrent-downloads")]
     pub max_concurrent_downloads: Option<usize>,
+    /// Set the max concurrent uploads for each push
+    #[arg(long = "max-concurrent-uploads")]
+    pub max_concurrent_uploads: Option<usize>,
     #[command(flatten)]
     pub network: NetworkFlags,
 }
@@ -189,6 +192,7 @@ pub struct DaemonJson {
     pub group: Option<String>,
     pub insecure_registries: Option<Vec<String>>,
     pub max_concurrent_downloads: Option<usize>,
+    pub max_concurrent_uploads: Option<usize>,
 }
 
 /// The effective configuration.
@@ -215,6 +219,8 @@ pub struct DaemonConfig {
     pub registry: berth_registry::RegistryConfig,
     /// Layers downloaded at once by one pull (dockerd's default: 3).
     pub max_concurrent_downloads: usize,
+    /// Layers uploaded at once by one push (dockerd's default: 5).
+    pub max_concurrent_uploads: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -347,6 +353,11 @@ impl DaemonConfig {
                 .max_concurrent_downloads
                 .or(json.max_concurrent_downloads)
                 .unwrap_or(3)
+                .max(1),
+            max_concurrent_uploads: flags
+                .max_concurrent_uploads
+                .or(json.max_concurrent_uploads)
+                .unwrap_or(5)
                 .max(1),
             network: NetworkConfig {
                 bridge: match flags.network.bridge.or(json.bridge) {

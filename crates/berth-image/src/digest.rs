@@ -129,20 +129,27 @@ impl<'de> serde::Deserialize<'de> for Digest {
 /// Incremental sha256 with a byte count, for streams whose digest is only
 /// known at the end.
 #[derive(Default, Clone)]
-pub(crate) struct Hasher {
+pub struct Hasher {
     sha: Sha256,
     len: u64,
 }
 
 impl Hasher {
-    pub(crate) fn update(&mut self, b: &[u8]) {
+    /// Hashes `b` and counts it.
+    pub fn update(&mut self, b: &[u8]) {
         self.sha.update(b);
         self.len += b.len() as u64;
     }
-    pub(crate) fn len(&self) -> u64 {
+    /// Bytes hashed so far.
+    pub fn len(&self) -> u64 {
         self.len
     }
-    pub(crate) fn finish(self) -> Digest {
+    /// Whether nothing was hashed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// The digest of everything hashed.
+    pub fn finish(self) -> Digest {
         Digest {
             hex: hex::encode(self.sha.finalize()),
         }
@@ -180,9 +187,11 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// A writer that hashes everything written through it.
-pub(crate) struct HashingWriter<W> {
-    pub(crate) inner: W,
-    pub(crate) hasher: Hasher,
+pub struct HashingWriter<W> {
+    /// Where the bytes go.
+    pub inner: W,
+    /// What they hash to so far.
+    pub hasher: Hasher,
 }
 
 impl<W: Write> Write for HashingWriter<W> {

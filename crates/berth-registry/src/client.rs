@@ -3,6 +3,7 @@
 
 use crate::auth::{Challenge, Credentials, TokenResponse};
 use crate::error::{describe, Error, Result};
+use futures_util::StreamExt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,9 @@ pub struct Registry {
     creds: Credentials,
     challenge: Option<Challenge>,
     token: Option<(String, Instant)>,
+    /// Token scopes: `repository:<repo>:pull` for pulls; a push adds `push` and the
+    /// repositories it may mount blobs from.
+    scopes: Vec<String>,
 }
 
 impl Registry {
@@ -115,6 +119,7 @@ impl Registry {
             base: format!("https://{host}"),
             repo: repo.to_string(),
             name: name.to_string(),
+            scopes: vec![format!("repository:{repo}:pull")],
             creds,
             challenge: None,
             token: None,
@@ -170,10 +175,19 @@ impl Registry {
     /// identity token (OAuth2 refresh), else a GET with Basic credentials when there are
     /// some, anonymous otherwise — moby's order.
     async fn fetch_token(&self, realm: &str, service: &str) -> Result<(String, u64)> {
-        let scope = format!("repository:{}:pull", self.repo);
+        let scope = self.scopes.join(" ");
         self.token_request(realm, service, Some(&scope))
             .await
             .map(|t| (t.token, t.expires_in))
+    }
+
+    /// Asks for push rights on the repository, and pull rights on `mount_from` (the
+    /// repositories blobs may be mounted from); the next request gets a new token.
+    pub fn want_push(&mut self, mount_from: &[String]) {
+        self.scopes = vec![format!("repository:{}:pull,push", self.repo)];
+        self.scopes
+            .extend(mount_from.iter().map(|r| format!("repository:{r}:pull")));
+        self.token = None;
     }
 
     async fn token_request(
@@ -208,7 +222,7 @@ impl Registry {
                 // A login: ask for a refresh token to keep as the identity token.
                 query.extend([("client_id", "docker"), ("offline_token", "true")]);
             } else {
-                query.push(("scope", scope));
+                query.extend(scope.split(' ').map(|s| ("scope", s)));
             }
             if self.creds.has_password() {
                 query.insert(0, ("account", self.creds.username.as_str()));
@@ -372,6 +386,174 @@ impl Registry {
         }
     }
 
+    /// Sends a request with authentication (one retry after a 401 with a new challenge).
+    async fn send(
+        &mut self,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<(Vec<u8>, &str)>,
+    ) -> Result<reqwest::Response> {
+        for attempt in 0..2 {
+            let mut req = self.http.request(method.clone(), url);
+            if let Some((b, ct)) = &body {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, *ct)
+                    .body(b.clone());
+            } else if method != reqwest::Method::HEAD && method != reqwest::Method::GET {
+                req = req.header(reqwest::header::CONTENT_LENGTH, "0");
+            }
+            if let Some(auth) = self.authorization().await? {
+                req = req.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| Error::Transport(transport_text(url, &e)))?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+                let fresh = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Challenge::parse);
+                if fresh.is_some() && (fresh != self.challenge || self.token.is_some()) {
+                    self.challenge = fresh;
+                    self.token = None;
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    async fn push_error(&self, resp: reqwest::Response) -> Error {
+        push_error(resp).await
+    }
+}
+
+/// An error of a push request, as moby words registry errors.
+async fn push_error(resp: reqwest::Response) -> Error {
+    {
+        let status = resp.status().as_u16();
+        let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
+        let (code, text) = describe(status, &body);
+        match code.as_deref() {
+            Some("UNAUTHORIZED" | "DENIED") => Error::Registry(text),
+            _ if status == 401 || status == 403 => Error::Registry(text),
+            _ => Error::Registry(format!("error from registry: {text}")),
+        }
+    }
+}
+
+impl Registry {
+    /// Whether the repository has the blob already (`HEAD`).
+    pub async fn has_blob(&mut self, digest: &berth_image::Digest) -> Result<bool> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(reqwest::Method::HEAD, &url, None).await?;
+        match resp.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.push_error(resp).await),
+        }
+    }
+
+    /// Tries to mount `digest` from repository `from` of the same registry: `Ok(None)`
+    /// when mounted, else the upload URL the registry opened instead.
+    pub async fn mount_blob(
+        &mut self,
+        digest: &berth_image::Digest,
+        from: &str,
+    ) -> Result<Option<String>> {
+        let url = self.url(&format!(
+            "blobs/uploads/?mount={digest}&from={}",
+            form_escape(from)
+        ));
+        let resp = self.send(reqwest::Method::POST, &url, None).await?;
+        match resp.status().as_u16() {
+            201 => Ok(None),
+            202 => Ok(Some(self.location(&resp)?)),
+            _ => Err(self.push_error(resp).await),
+        }
+    }
+
+    /// Opens an upload session; returns its URL.
+    pub async fn start_upload(&mut self) -> Result<String> {
+        let url = self.url("blobs/uploads/");
+        let resp = self.send(reqwest::Method::POST, &url, None).await?;
+        if resp.status().as_u16() != 202 {
+            return Err(self.push_error(resp).await);
+        }
+        self.location(&resp)
+    }
+
+    fn location(&self, resp: &reqwest::Response) -> Result<String> {
+        let loc = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Error::Registry("upload answered without a Location".into()))?;
+        Ok(
+            if loc.starts_with("http://") || loc.starts_with("https://") {
+                loc.to_string()
+            } else {
+                format!("{}{loc}", self.base)
+            },
+        )
+    }
+
+    /// Gets an open upload session ready to be sent without holding this session: the
+    /// HTTP client and the current authorization travel with it.
+    pub async fn upload(&mut self, location: String) -> Result<Upload> {
+        Ok(Upload {
+            http: self.http.clone(),
+            auth: self.authorization().await?,
+            location,
+        })
+    }
+
+    /// Uploads a small blob (the config) from memory: `POST` then `PUT`.
+    pub async fn put_small_blob(
+        &mut self,
+        digest: &berth_image::Digest,
+        bytes: Vec<u8>,
+    ) -> Result<()> {
+        if self.has_blob(digest).await? {
+            return Ok(());
+        }
+        let location = self.start_upload().await?;
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={digest}");
+        let resp = self
+            .send(
+                reqwest::Method::PUT,
+                &url,
+                Some((bytes, "application/octet-stream")),
+            )
+            .await?;
+        if resp.status().as_u16() != 201 {
+            return Err(self.push_error(resp).await);
+        }
+        Ok(())
+    }
+
+    /// Puts a manifest under `tag`; returns the digest the registry gives it.
+    pub async fn put_manifest(
+        &mut self,
+        tag: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<berth_image::Digest> {
+        let url = self.url(&format!("manifests/{tag}"));
+        let digest = berth_image::Digest::of_bytes(&bytes);
+        let resp = self
+            .send(reqwest::Method::PUT, &url, Some((bytes, media_type)))
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.push_error(resp).await);
+        }
+        Ok(digest)
+    }
+
     /// Starts a blob download; the caller streams and verifies the body.
     pub async fn blob(&mut self, digest: &berth_image::Digest) -> Result<reqwest::Response> {
         let url = self.url(&format!("blobs/{digest}"));
@@ -401,6 +583,60 @@ impl Registry {
             )));
         }
         Ok(body)
+    }
+}
+
+/// An upload session, ready to receive its blob.
+pub struct Upload {
+    http: reqwest::Client,
+    auth: Option<String>,
+    location: String,
+}
+
+impl Upload {
+    /// Sends the whole blob in one `PUT` (a monolithic upload), streamed from `file`;
+    /// `progress` is told each chunk's length.
+    pub async fn put_file(
+        self,
+        digest: &berth_image::Digest,
+        file: &std::path::Path,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<()> {
+        let sep = if self.location.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let url = format!("{}{sep}digest={digest}", self.location);
+        let len = std::fs::metadata(file)
+            .map_err(|e| Error::Transport(format!("read {}: {e}", file.display())))?
+            .len();
+        let f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| Error::Transport(format!("read {}: {e}", file.display())))?;
+        let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).map(move |c| {
+            if let Ok(b) = &c {
+                progress(b.len() as u64);
+            }
+            c
+        });
+        let mut req = self
+            .http
+            .put(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(auth) = self.auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| Error::Transport(transport_text(&url, &e)))?;
+        if resp.status().as_u16() != 201 {
+            return Err(push_error(resp).await);
+        }
+        Ok(())
     }
 }
 

@@ -17,8 +17,10 @@ pub mod client;
 pub mod error;
 pub mod manifest;
 pub mod pull;
+pub mod push;
 
 pub use auth::Credentials;
 pub use client::{Registry, RegistryConfig};
 pub use error::{Error, Result};
 pub use pull::{pull, LayerStatus, PullEvent, PullRequest, Pulled};
+pub use push::{push, PushEvent, PushRequest, PushStatus, Pushed};

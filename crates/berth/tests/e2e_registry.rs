@@ -335,8 +335,15 @@ fn basic_auth_from_the_clients_config() {
     let cfg = std::fs::read_to_string(d.docker_config.join("config.json")).unwrap();
     assert!(cfg.contains(&reg.host), "{cfg}");
     d.docker(&["pull", &image]).ok();
+    // A push needs the credentials too.
+    let pushed = format!("{}/private/pushed:v1", reg.host);
+    d.docker(&["tag", &image, &pushed]).ok();
+    d.docker(&["push", &pushed]).ok();
     let o = d.docker(&["logout", &reg.host]);
     assert_eq!(o.code, 0, "{}", o.all());
+    let o = d.docker(&["push", &pushed]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.all().contains("authentication required"), "{}", o.all());
 
     // The password never reaches the daemon's log.
     assert!(!d.daemon_log().contains("s3cret"));
@@ -473,4 +480,112 @@ fn bearer_tokens_and_hostile_registries() {
         d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
         "fake-content"
     );
+}
+
+/// `docker push` of a committed image: layers gzipped and uploaded, config and manifest
+/// put; a second push finds every layer there, a push to another repository of the
+/// registry mounts them; skopeo sees what was pushed, and a pull brings it back.
+#[test]
+fn push_to_a_registry_as_docker_does() {
+    if !prerequisites() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let reg = Registry::start(&d.dir.join("registry"), None);
+    let c = "pushsrc";
+    d.docker(&[
+        "run",
+        "--name",
+        c,
+        "busybox",
+        "sh",
+        "-c",
+        "echo pushed-content > /f",
+    ])
+    .ok();
+    let image = format!("{}/pushed/img:v1", reg.host);
+    d.docker(&["commit", c, &image]).ok();
+
+    let out = d.docker(&["push", &image]).ok().to_string();
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{}/pushed/img]",
+            reg.host
+        )),
+        "{out}"
+    );
+    assert_eq!(out.matches(": Pushed").count(), 2, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("v1: digest: sha256:"))
+        .unwrap_or_else(|| panic!("no digest line in:\n{out}"));
+    let digest = line.split_whitespace().nth(2).unwrap().to_string();
+    let remote = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{image}"),
+    ]);
+    assert_eq!(remote, digest);
+    assert!(d.inspect(&image, "{{json .RepoDigests}}").contains(&digest));
+
+    // Again: nothing to upload.
+    let out = d.docker(&["push", &image]).ok().to_string();
+    assert_eq!(out.matches("Layer already exists").count(), 2, "{out}");
+    assert!(out.contains(&digest), "{out}");
+    // Another repository of the same registry: the layers are mounted, not uploaded.
+    let other = format!("{}/other/img:v2", reg.host);
+    d.docker(&["tag", &image, &other]).ok();
+    let out = d.docker(&["push", &other]).ok().to_string();
+    assert_eq!(out.matches("Mounted from pushed/img").count(), 2, "{out}");
+
+    // What was pushed comes back by pull, and runs.
+    d.docker(&["rm", c]).ok();
+    d.docker(&["rmi", &image, &other]).ok();
+    d.docker(&["pull", &image]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "pushed-content"
+    );
+
+    // Our CLI and docker-py.
+    let third = format!("{}/third/img:v3", reg.host);
+    d.docker(&["tag", &image, &third]).ok();
+    let o = d.berth(&["push", &third]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(o.stdout.contains("v3: digest: sha256:"), "{}", o.stdout);
+    let script = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\n\
+         out = c.images.push('{}/third/img', tag='v3', stream=True, decode=True)\n\
+         print([l for l in out if 'aux' in l])",
+        d.sock.display(),
+        reg.host
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        printed.contains("'Tag': 'v3'") && printed.contains("'Digest': 'sha256:"),
+        "{printed}"
+    );
+
+    // moby's words for an image that is not here, and for a registry that is not there.
+    let o = d.docker(&["push", &format!("{}/nope/img:v1", reg.host)]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.stderr.contains(&format!(
+            "An image does not exist locally with the tag: {}/nope/img",
+            reg.host
+        )),
+        "{}",
+        o.stderr
+    );
+    d.docker(&["tag", &image, "127.0.0.1:1/x:1"]).ok();
+    let o = d.docker(&["push", "127.0.0.1:1/x:1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.all().contains("connection refused"), "{}", o.all());
 }

@@ -76,12 +76,8 @@ pub async fn route(daemon: &Arc<Daemon>, req: &mut Req, m: &Method, path: &str) 
             if let Some(name) = r.strip_suffix("/get").filter(|_| m == Method::GET) {
                 return save(daemon, vec![name.to_string()]).await;
             }
-            if r.ends_with("/push") {
-                return Err(ApiError::new(
-                    berth_api::ErrorKind::NotImplemented,
-                    "pushing needs a registry client, which berth does not have yet",
-                )
-                .into());
+            if let Some(name) = r.strip_suffix("/push").filter(|_| m == Method::POST) {
+                return super::push::push(daemon, req, name).await;
             }
             Err(ApiError::not_found("page not found").into())
         }

@@ -3,6 +3,7 @@
 
 pub mod handlers;
 pub mod pull;
+pub mod push;
 
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};

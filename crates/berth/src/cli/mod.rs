@@ -104,6 +104,7 @@ Commands:
   pause       Pause all processes within one or more containers
   port        List port mappings or a specific mapping for the container
   pull        Download an image from a registry
+  push        Upload an image to a registry
   rename      Rename a container
   restart     Restart one or more containers
   rm          Remove one or more containers

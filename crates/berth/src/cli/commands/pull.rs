@@ -1,4 +1,5 @@
-//! `berth pull`: an image from a registry, through the daemon (`POST /images/create`).
+//! `berth pull` and `berth push`: images from and to a registry, through the daemon
+//! (`POST /images/create`, `POST /images/{name}/push`).
 
 use super::super::{client_error_text, CliResult, Ctx, Fail};
 use super::run::split_tag;
@@ -69,5 +70,64 @@ pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
         .await
         .map_err(|f| Fail::new(f.msg, 1))?;
     println!("{full}");
+    Ok(0)
+}
+
+#[derive(Parser)]
+#[command(
+    name = "push",
+    bin_name = "berth push",
+    override_usage = "berth push [OPTIONS] NAME[:TAG]",
+    about = "Upload an image to a registry"
+)]
+struct PushArgs {
+    /// Push all tags of an image to the repository
+    #[arg(short = 'a', long = "all-tags")]
+    all_tags: bool,
+    /// Suppress verbose output
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Skip image signing (ignored, as by docker without content trust)
+    #[arg(long = "disable-content-trust", default_value_t = true)]
+    disable_content_trust: bool,
+    args: Vec<String>,
+}
+
+pub async fn push(ctx: &Ctx, args: &[String]) -> CliResult {
+    let a: PushArgs = parse(args)?;
+    arity::<PushArgs>(&a.args, Arity::Exact(1))?;
+    let _ = a.disable_content_trust;
+    let name = &a.args[0];
+    let parsed = berth_image::Reference::parse_without_default_tag(name)
+        .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
+    if a.all_tags {
+        return Err(Fail::new(
+            "pushing every tag of a repository (--all-tags) is not supported yet; name a tag",
+            1,
+        ));
+    }
+    let full = if parsed.tag().is_none() {
+        if !a.quiet {
+            println!("Using default tag: latest");
+        }
+        parsed
+            .with_tag("latest")
+            .map_err(|e| Fail::new(e.to_string(), 1))?
+    } else {
+        parsed
+    };
+    let auth = super::super::credentials::auth_header_for_image(&full.to_string());
+    let stream = ctx
+        .client
+        .push_image(&full.familiar_name(), full.tag(), auth.as_deref())
+        .await
+        .map_err(|e| Fail::new(client_error_text(&e), 1))?;
+    let mut out = std::io::stdout();
+    print_progress(stream, &mut out, a.quiet)
+        .await
+        .map_err(|f| Fail::new(f.msg, 1))?;
+    if a.quiet {
+        println!("{}", full.familiar());
+    }
     Ok(0)
 }

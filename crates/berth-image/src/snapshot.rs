@@ -1,6 +1,12 @@
 //! Container root filesystems from image layers: overlayfs over the
 //! layers' `diff/` directories, with fallbacks for the shapes overlay
 //! cannot mount (no lower at all; a single lower with no upper).
+//!
+//! Overlays are made with the new mount API, one lower layer per `fsconfig`
+//! (`lowerdir+`, Linux ≥ 6.8), so neither the number of layers nor the length
+//! of the data root is bounded by `mount(2)`'s one-page option string; overlayfs
+//! itself stacks at most 500 lower layers. Older kernels get `mount(2)`, where a
+//! stack whose paths pass 4095 bytes is refused with a clear error.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +17,8 @@ use crate::error::{Error, Result};
 
 /// Longest option string the kernel accepts for a mount (one page).
 const MAX_MOUNT_DATA: usize = 4095;
+/// Lower layers overlayfs stacks at most (the kernel's `OVL_MAX_STACK`).
+pub const OVERLAY_MAX_LOWERS: usize = 500;
 
 fn mount_err(target: &Path, reason: impl Into<String>) -> Error {
     Error::Mount {
@@ -46,14 +54,86 @@ pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Pat
     let lower = lowers
         .iter()
         .map(|l| check_path(target, l))
-        .collect::<Result<Vec<_>>>()?
-        .join(":");
+        .collect::<Result<Vec<_>>>()?;
+    let (upper, work) = (check_path(target, upper)?, check_path(target, work)?);
+    if overlay_fsconfig(&lower, Some((&upper, &work)), target, false)? {
+        return Ok(());
+    }
     let data = format!(
-        "lowerdir={lower},upperdir={},workdir={}",
-        check_path(target, upper)?,
-        check_path(target, work)?
+        "lowerdir={},upperdir={upper},workdir={work}",
+        lower.join(":")
     );
     overlay(&data, target, MsFlags::empty())
+}
+
+/// Mounts an overlay through the new mount API, adding the lower layers one at a time
+/// (`lowerdir+`). `Ok(false)` where the kernel has no such API or key, so that the caller
+/// falls back to `mount(2)`.
+fn overlay_fsconfig(
+    lowers: &[String],
+    upper_work: Option<(&str, &str)>,
+    target: &Path,
+    readonly: bool,
+) -> Result<bool> {
+    use rustix::io::Errno as E;
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags,
+        FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    };
+    let fail = |what: &str, e: E| mount_err(target, format!("overlay: {what}: {e}"));
+    let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+        Ok(fd) => fd,
+        Err(E::NOSYS | E::NODEV | E::PERM) => return Ok(false),
+        Err(e) => return Err(fail("fsopen", e)),
+    };
+    for (i, l) in lowers.iter().enumerate() {
+        match fsconfig_set_string(&fs, "lowerdir+", l.as_str()) {
+            Ok(()) => {}
+            // Kernels before 6.8 do not know the key.
+            Err(E::INVAL) if i == 0 => return Ok(false),
+            Err(E::INVAL) if i >= OVERLAY_MAX_LOWERS => {
+                return Err(mount_err(
+                    target,
+                    format!(
+                        "the image has {} layers; overlayfs stacks at most {OVERLAY_MAX_LOWERS}",
+                        lowers.len()
+                    ),
+                ))
+            }
+            Err(e) => {
+                return Err(fail(
+                    &format!("lower layer {l} ({} of {})", i + 1, lowers.len()),
+                    e,
+                ))
+            }
+        }
+    }
+    if let Some((upper, work)) = upper_work {
+        fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| fail("upperdir", e))?;
+        fsconfig_set_string(&fs, "workdir", work).map_err(|e| fail("workdir", e))?;
+    }
+    match fsconfig_create(&fs) {
+        Ok(()) => {}
+        // Before 6.5 overlay takes options through the legacy context, which accepts any
+        // key and refuses `lowerdir+` only here: use mount(2) then.
+        Err(E::INVAL) => return Ok(false),
+        Err(e) => return Err(fail(&format!("create with {} layers", lowers.len()), e)),
+    }
+    let attrs = if readonly {
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+    } else {
+        MountAttrFlags::empty()
+    };
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs).map_err(|e| fail("fsmount", e))?;
+    move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| fail("move_mount", e))?;
+    Ok(true)
 }
 
 /// Mounts an image's layers read-only at `target` (for `docker cp` from an
@@ -68,9 +148,15 @@ pub fn mount_readonly(lowers: &[PathBuf], target: &Path) -> Result<()> {
             let lower = many
                 .iter()
                 .map(|l| check_path(target, l))
-                .collect::<Result<Vec<_>>>()?
-                .join(":");
-            overlay(&format!("lowerdir={lower}"), target, MsFlags::MS_RDONLY)
+                .collect::<Result<Vec<_>>>()?;
+            if overlay_fsconfig(&lower, None, target, true)? {
+                return Ok(());
+            }
+            overlay(
+                &format!("lowerdir={}", lower.join(":")),
+                target,
+                MsFlags::MS_RDONLY,
+            )
         }
     }
 }

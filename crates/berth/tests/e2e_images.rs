@@ -205,3 +205,93 @@ fn system_df_info_version() {
         format!("Engine=28.2.2 berth={}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// An OCI image of `layers` layers as a tar `docker load` takes: busybox in the first
+/// layer, then `/l<i>` holding `i` in layer `i`. Written by python (stdlib only).
+fn deep_image_tar(dir: &std::path::Path, layers: usize, name: &str) -> std::path::PathBuf {
+    let out = dir.join(format!("deep{layers}.tar"));
+    let script = r#"
+import gzip, hashlib, io, json, sys, tarfile
+out, n, name = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+blobs, layers, diffs = {}, [], []
+def put(b):
+    d = "sha256:" + hashlib.sha256(b).hexdigest()
+    blobs[d] = b
+    return d
+for i in range(n):
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        if i == 0:
+            t.add("/bin/busybox", arcname="bin/busybox")
+            for app in ("sh", "cat", "ls", "wc"):
+                link = tarfile.TarInfo("bin/" + app); link.type = tarfile.SYMTYPE; link.linkname = "busybox"
+                t.addfile(link)
+        else:
+            data = f"{i}\n".encode()
+            info = tarfile.TarInfo(f"l{i}"); info.size = len(data)
+            t.addfile(info, io.BytesIO(data))
+    plain = raw.getvalue()
+    diffs.append("sha256:" + hashlib.sha256(plain).hexdigest())
+    gz = gzip.compress(plain, 1, mtime=0)
+    layers.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": put(gz), "size": len(gz)})
+cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                  "rootfs": {"type": "layers", "diff_ids": diffs}}).encode()
+man = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                  "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(cfg), "size": len(cfg)},
+                  "layers": layers}).encode()
+md = put(man)
+index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": md, "size": len(man), "annotations": {"io.containerd.image.name": name}}]}).encode()
+with tarfile.open(out, "w") as t:
+    def add(path, data):
+        info = tarfile.TarInfo(path); info.size = len(data); t.addfile(info, io.BytesIO(data))
+    add("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+    add("index.json", index)
+    for d, b in blobs.items():
+        add("blobs/sha256/" + d[7:], b)
+"#;
+    let st = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&out)
+        .arg(layers.to_string())
+        .arg(name)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
+
+/// Images as deep as registries hold them: 130 layers (Docker runs up to 125) load, run
+/// and show every layer, though their overlay options would pass the one page that
+/// `mount(2)` takes (one `lowerdir+` per layer through the new mount API).
+#[test]
+fn images_of_130_layers_run() {
+    daemon!(d);
+    let tar = deep_image_tar(&d.dir, 130, "docker.io/library/deep:130");
+    d.docker(&["load", "-i", tar.to_str().unwrap()]).ok();
+    assert_eq!(
+        d.inspect("deep:130", "{{len .RootFS.Layers}}").trim(),
+        "130"
+    );
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "deep:130",
+            "sh",
+            "-c",
+            "cat /l1 /l129; ls / | wc -l",
+        ])
+        .out();
+    let lines: Vec<&str> = out.lines().map(str::trim).collect();
+    assert_eq!(lines[..2], ["1", "129"], "{out}");
+    // bin + l1..l129 + what the runtime adds (dev, proc, sys, etc).
+    assert!(lines[2].parse::<usize>().unwrap() >= 130, "{out}");
+    // The layer paths alone pass mount(2)'s page.
+    let lowers = d.inspect("deep:130", "{{.GraphDriver.Data.LowerDir}}");
+    assert!(lowers.len() > 4095, "{} bytes of lower dirs", lowers.len());
+    // docker cp from a stopped deep container mounts the same stack read-only.
+    d.docker(&["create", "--name", "deepc", "deep:130"]).ok();
+    let o = d.docker(&["cp", "deepc:/l77", "-"]);
+    assert!(o.stdout.contains("77"), "{}", o.all());
+}

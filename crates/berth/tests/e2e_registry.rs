@@ -589,3 +589,56 @@ fn push_to_a_registry_as_docker_does() {
     assert_eq!(o.code, 1);
     assert!(o.all().contains("connection refused"), "{}", o.all());
 }
+
+/// A daemon killed (-9) in the middle of a pull: the next one has no part of the image (no
+/// name, no config, nothing left in the store's temporary space), and the same pull then
+/// succeeds.
+#[test]
+fn kill_9_mid_pull_leaves_nothing_and_the_pull_can_be_repeated() {
+    if !prerequisites() {
+        return;
+    }
+    let mut d = TestDaemon::start();
+    let tar = make_archive(&d, "test/img:v1", "after-the-crash");
+    let layout = d.dir.join("layout");
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let reg = FakeRegistry::start(&layout, &common::random_hex(6));
+    let image = format!("{}/slow/img:v1", reg.host);
+    let mut pull = d.docker_cmd(&["pull", &image]);
+    let mut child = pull
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the layer download has begun (its blob is being written).
+    let tmp = d.data_root.join("image/tmp");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(&tmp).map(|r| r.count()).unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "the pull never started writing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.kill9();
+    let _ = child.kill();
+    let _ = child.wait();
+    d.restart_daemon();
+    assert_ne!(d.docker(&["image", "inspect", &image]).code, 0);
+    assert!(!d
+        .docker(&["images", "--format", "{{.Repository}}"])
+        .out()
+        .contains("slow/img"));
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "leftovers in {}",
+        tmp.display()
+    );
+    d.docker(&["pull", &image]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "after-the-crash"
+    );
+}

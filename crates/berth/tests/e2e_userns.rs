@@ -106,7 +106,16 @@ impl Drop for SubIds {
                     .filter(|l| *l != self.line)
                     .map(|l| format!("{l}\n"))
                     .collect();
-                let _ = std::fs::write(file, kept);
+                // Renamed into place: a daemon of another test reading the file at this
+                // moment sees the old or the new text, never a truncated one.
+                let tmp = format!("{file}.berth-test-{}", self.uid);
+                let mode = std::fs::metadata(file).map(|m| m.permissions());
+                if std::fs::write(&tmp, kept).is_ok() {
+                    if let Ok(m) = mode {
+                        let _ = std::fs::set_permissions(&tmp, m);
+                    }
+                    let _ = std::fs::rename(&tmp, file);
+                }
             }
         }
     }

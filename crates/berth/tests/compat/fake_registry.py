@@ -16,6 +16,8 @@ repository's first path component:
   traversal/...     a generated image whose layer writes ../../escape-<marker>
   schema1/...       a schema 1 manifest
   multiarch/...     an index with arm64 and s390x manifests only
+  slow/...          the first request for each layer blob sends half of it, then stalls
+                    for 30 s; later requests are served at once
 
 Prints `PORT <n>` when it listens. Every response is bounded; the server stops when its
 stdin closes (the test's handle on it).
@@ -95,6 +97,7 @@ def main():
     ap.add_argument("--marker", default="x")
     args = ap.parse_args()
     store = Store(args.layout, args.marker)
+    stalled = set()
     layer_digests = set()
     for d, b in list(store.blobs.items()):
         try:
@@ -210,6 +213,16 @@ def main():
                 self.end_headers()
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
+                self.close_connection = True
+                return
+            if first == "slow" and is_layer and d not in stalled:
+                stalled.add(d)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                time.sleep(30)
                 self.close_connection = True
                 return
             if first == "endless" and is_layer:

@@ -554,6 +554,60 @@ impl Registry {
         Ok(digest)
     }
 
+    /// The repository's tags (`GET /v2/<repo>/tags/list`, following `Link: <…>; rel="next"`
+    /// pages), sorted; at most 10 000.
+    pub async fn tags(&mut self) -> Result<Vec<String>> {
+        #[derive(serde::Deserialize)]
+        struct TagList {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url("tags/list");
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let resp = self.get(&url, &["application/json"]).await?;
+            let status = resp.status().as_u16();
+            let next = resp
+                .headers()
+                .get(reqwest::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| l.split(';').next())
+                .map(|u| {
+                    u.trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                });
+            let body = read_limited(resp, 4 << 20).await?;
+            if status != 200 {
+                let (code, text) = describe(status, &body);
+                return Err(match code.as_deref() {
+                    Some("NAME_UNKNOWN") => Error::ManifestUnknown {
+                        reference: self.name.clone(),
+                        reason: text,
+                    },
+                    _ => self.classify(status, &body, &self.name),
+                });
+            }
+            let list: TagList = serde_json::from_slice(&body)
+                .map_err(|e| Error::BadContent(format!("tag list: {e}")))?;
+            out.extend(list.tags.unwrap_or_default());
+            match next {
+                Some(n) if !n.is_empty() && out.len() < 10_000 => {
+                    url = if n.starts_with('/') {
+                        format!("{}{n}", self.base)
+                    } else {
+                        n
+                    };
+                }
+                _ => break,
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Starts a blob download; the caller streams and verifies the body.
     pub async fn blob(&mut self, digest: &berth_image::Digest) -> Result<reqwest::Response> {
         let url = self.url(&format!("blobs/{digest}"));

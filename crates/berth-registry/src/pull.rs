@@ -72,6 +72,23 @@ pub enum PullEvent {
     Layer { id: String, status: LayerStatus },
 }
 
+/// The tags of `repository` (a reference without tag), for `docker pull --all-tags`.
+pub async fn list_tags(
+    config: &RegistryConfig,
+    repository: &Reference,
+    credentials: Credentials,
+) -> Result<Vec<String>> {
+    let mut reg = Registry::connect(
+        config,
+        repository.domain(),
+        repository.path(),
+        &repository.familiar_name(),
+        credentials,
+    )
+    .await?;
+    reg.tags().await
+}
+
 /// The 12-hex id moby shows for a layer.
 fn short(d: &Digest) -> String {
     d.hex().chars().take(12).collect()

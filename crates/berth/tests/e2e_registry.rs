@@ -573,6 +573,44 @@ fn push_to_a_registry_as_docker_does() {
         "{printed}"
     );
 
+    // Every tag of a repository (`pull --all-tags`), with both CLIs.
+    let v9 = format!("{}/pushed/img:v9", reg.host);
+    d.docker(&["tag", &image, &v9]).ok();
+    d.docker(&["push", &v9]).ok();
+    for cli in ["docker", "berth"] {
+        d.docker(&["rmi", &image, &v9]).ok();
+        let args = ["pull", "-a", &format!("{}/pushed/img", reg.host)];
+        let o = if cli == "docker" {
+            d.docker(&args)
+        } else {
+            d.berth(&args)
+        };
+        assert_eq!(o.code, 0, "{cli}: {}", o.all());
+        assert!(
+            o.stdout.contains("v1: Pulling from pushed/img"),
+            "{cli}: {}",
+            o.stdout
+        );
+        assert!(
+            o.stdout.contains("v9: Pulling from pushed/img"),
+            "{cli}: {}",
+            o.stdout
+        );
+        let tags = d
+            .docker(&[
+                "images",
+                "--format",
+                "{{.Tag}}",
+                &format!("{}/pushed/img", reg.host),
+            ])
+            .out();
+        assert_eq!(
+            tags.lines().collect::<std::collections::BTreeSet<_>>(),
+            ["v1", "v9"].into(),
+            "{cli}"
+        );
+    }
+
     // moby's words for an image that is not here, and for a registry that is not there.
     let o = d.docker(&["push", &format!("{}/nope/img:v1", reg.host)]);
     assert_eq!(o.code, 1);

@@ -474,14 +474,11 @@ impl ImageService {
         }
         let refs = f.get("reference");
         if !refs.is_empty() {
-            out.retain(|s| {
-                s.repo_tags
-                    .iter()
-                    .any(|t| refs.iter().any(|pat| reference_matches(pat, t)))
-            });
+            let matches = |t: &String| refs.iter().any(|pat| reference_matches(pat, t));
+            out.retain(|s| s.repo_tags.iter().chain(&s.repo_digests).any(matches));
             for s in out.iter_mut() {
-                s.repo_tags
-                    .retain(|t| refs.iter().any(|pat| reference_matches(pat, t)));
+                s.repo_tags.retain(matches);
+                s.repo_digests.retain(matches);
             }
         }
         out.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
@@ -489,9 +486,13 @@ impl ImageService {
     }
 }
 
-/// `reference` filter: glob on the familiar name, with or without the tag.
+/// `reference` filter: glob on the familiar name, with or without the tag (a digest
+/// reference, `name@sha256:…`, matches by its name).
 pub fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let name = tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag);
+    let name = match tag.split_once('@') {
+        Some((name, _)) => name,
+        None => tag.rsplit_once(':').map(|(n, _)| n).unwrap_or(tag),
+    };
     glob(pattern, tag) || glob(pattern, name)
 }
 

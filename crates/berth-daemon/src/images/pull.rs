@@ -1,7 +1,7 @@
 //! `POST /images/create?fromImage=`: a pull, streamed as moby streams it.
 
 use crate::daemon::Daemon;
-use crate::error::{DaemonError, Result};
+use crate::error::Result;
 use crate::server::http::{self, HandlerResult, Req};
 use berth_api::progress::{JsonMessage, ProgressDetail};
 use berth_api::{ApiError, ErrorKind};
@@ -12,28 +12,17 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The reference a pull request names: `fromImage` plus `tag`, where the tag may be a
-/// digest (the docker CLI sends `tag=sha256:…` for `name@sha256:…`).
-fn requested_reference(image: &str, tag: &str) -> Result<Reference> {
+/// digest (the docker CLI sends `tag=sha256:…` for `name@sha256:…`). A repository with
+/// neither tag nor digest means every tag (`docker pull --all-tags`): `None` then.
+fn requested_reference(image: &str, tag: &str) -> Result<(Reference, bool)> {
     let name = match tag {
         "" => image.to_string(),
         t if t.starts_with("sha256:") => format!("{image}@{t}"),
         t => format!("{image}:{t}"),
     };
-    if tag.is_empty() {
-        let r = Reference::parse_without_default_tag(&name)?;
-        if r.tag().is_none() && r.digest().is_none() {
-            return Err(ApiError::new(
-                ErrorKind::NotImplemented,
-                format!(
-                    "pulling every tag of {} (docker pull --all-tags) is not supported yet; name a tag",
-                    r.familiar_name()
-                ),
-            )
-            .into());
-        }
-        return Ok(r);
-    }
-    Ok(Reference::parse(&name)?)
+    let r = Reference::parse_without_default_tag(&name)?;
+    let all_tags = r.tag().is_none() && r.digest().is_none();
+    Ok((r, all_tags))
 }
 
 /// A registry error as the Engine API answers it before any progress was sent.
@@ -74,10 +63,20 @@ fn event_line(ev: PullEvent) -> JsonMessage {
     }
 }
 
+/// What the pulls of one request report, in order.
+enum Step {
+    Event(PullEvent),
+    Done(
+        Reference,
+        std::result::Result<berth_registry::Pulled, ApiError>,
+    ),
+}
+
 /// Pulls and streams progress; errors before the manifest is found are HTTP errors (404
-/// for a missing repository or tag, as the docker CLI's run-then-pull flow expects).
+/// for a missing repository or tag, as the docker CLI's run-then-pull flow expects). A
+/// repository without a tag pulls every tag, one after the other, as moby does.
 pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
-    let reference =
+    let (reference, all_tags) =
         requested_reference(req.q("fromImage").unwrap_or(""), req.q("tag").unwrap_or(""))?;
     let platform = match req.q("platform").filter(|p| !p.is_empty()) {
         Some(p) => Some(berth_registry::manifest::Platform::parse(p).map_err(ApiError::invalid)?),
@@ -89,28 +88,60 @@ pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
         .and_then(|v| v.to_str().ok())
         .map(Credentials::from_header)
         .unwrap_or_default();
-    let before = daemon.images.resolve(&reference.to_string()).ok();
-    let request = PullRequest {
-        reference: reference.clone(),
-        platform,
-        credentials,
-        max_concurrent_downloads: daemon.config.max_concurrent_downloads,
-    };
-    let (tx, mut events) = mpsc::channel(64);
-    let store = daemon.images.store.clone();
     let config = daemon.config.registry.clone();
-    let task =
-        tokio::spawn(async move { berth_registry::pull(&store, &config, request, tx).await });
-    let Some(first) = events.recv().await else {
-        // Nothing reported: the pull failed before the manifest was found.
-        let result = task
+    let references = if all_tags {
+        let tags = berth_registry::list_tags(&config, &reference, credentials.clone())
             .await
-            .map_err(|e| DaemonError::Other(format!("pull task: {e}")))?;
-        return Err(match result {
-            Err(e) => to_api(&e).into(),
-            Ok(_) => DaemonError::Other("pull ended without a manifest".into()),
-        });
+            .map_err(|e| to_api(&e))?;
+        if tags.is_empty() {
+            return Err(ApiError::not_found(format!(
+                "repository {} has no tags",
+                reference.familiar_name()
+            ))
+            .into());
+        }
+        tags.iter()
+            .map(|t| reference.with_tag(t))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+    } else {
+        vec![reference.clone()]
     };
+    let (steps_tx, mut steps) = mpsc::channel::<Step>(64);
+    let store = daemon.images.store.clone();
+    let max = daemon.config.max_concurrent_downloads;
+    tokio::spawn(async move {
+        for r in references {
+            let request = PullRequest {
+                reference: r.clone(),
+                platform: platform.clone(),
+                credentials: credentials.clone(),
+                max_concurrent_downloads: max,
+            };
+            let (tx, mut events) = mpsc::channel(64);
+            let (store, config) = (store.clone(), config.clone());
+            let task =
+                tokio::spawn(
+                    async move { berth_registry::pull(&store, &config, request, tx).await },
+                );
+            while let Some(ev) = events.recv().await {
+                let _ = steps_tx.send(Step::Event(ev)).await;
+            }
+            let done = match task.await {
+                Ok(r) => r.map_err(|e| to_api(&e)),
+                Err(e) => Err(ApiError::new(ErrorKind::System, format!("pull task: {e}"))),
+            };
+            let failed = done.is_err();
+            let _ = steps_tx.send(Step::Done(r, done)).await;
+            if failed {
+                break;
+            }
+        }
+    });
+    let first = steps.recv().await;
+    // Nothing reported before the end: the pull failed before the manifest was found.
+    if let Some(Step::Done(_, Err(e))) = first {
+        return Err(e.into());
+    }
     let (out, body) = mpsc::channel::<Bytes>(64);
     let d = daemon.clone();
     tokio::spawn(async move {
@@ -118,54 +149,56 @@ pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             let out = out.clone();
             async move { out.send(Bytes::from(m.to_line())).await.is_ok() }
         };
-        send(event_line(first)).await;
-        while let Some(ev) = events.recv().await {
-            // A client that went away does not stop the pull (moby finishes it too).
-            send(event_line(ev)).await;
-        }
-        let done = match task.await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("pull task: {e}")),
-        };
-        let pulled = match done {
-            Ok(p) => p,
-            Err(e) => {
-                send(JsonMessage::error(e)).await;
-                return;
+        let mut newer = false;
+        let mut next = first;
+        while let Some(step) = next {
+            match step {
+                // A client that went away does not stop the pull (moby finishes it too).
+                Step::Event(ev) => {
+                    send(event_line(ev)).await;
+                }
+                Step::Done(_, Err(e)) => {
+                    send(JsonMessage::error(e.message)).await;
+                    return;
+                }
+                Step::Done(r, Ok(pulled)) => {
+                    let id = pulled.image_id.to_string();
+                    let before = d.images.resolve(&r.to_string()).ok();
+                    newer |= before.as_deref() != Some(id.as_str());
+                    let mut names = vec![r.with_digest(pulled.manifest_digest.clone()).to_string()];
+                    if r.digest().is_none() {
+                        names.push(r.to_string());
+                    }
+                    if let Err(e) = d.images.register(&*d.store, &pulled.image_id, &names) {
+                        send(JsonMessage::error(e.to_string())).await;
+                        return;
+                    }
+                    d.events.publish(
+                        "image",
+                        "pull",
+                        &r.familiar(),
+                        [("name".to_string(), r.familiar_name())].into(),
+                    );
+                    send(JsonMessage::status(format!(
+                        "Digest: {}",
+                        pulled.manifest_digest
+                    )))
+                    .await;
+                }
             }
-        };
-        let mut names = vec![reference
-            .with_digest(pulled.manifest_digest.clone())
-            .to_string()];
-        if reference.digest().is_none() {
-            names.push(reference.to_string());
+            next = steps.recv().await;
         }
-        if let Err(e) = d.images.register(&*d.store, &pulled.image_id, &names) {
-            send(JsonMessage::error(e.to_string())).await;
-            return;
-        }
-        d.events.publish(
-            "image",
-            "pull",
-            &reference.familiar(),
-            [("name".to_string(), reference.familiar_name())].into(),
-        );
-        send(JsonMessage::status(format!(
-            "Digest: {}",
-            pulled.manifest_digest
-        )))
-        .await;
-        let id = pulled.image_id.to_string();
-        let word = if before.as_deref() == Some(id.as_str()) {
-            "Image is up to date for"
-        } else {
+        let word = if newer {
             "Downloaded newer image for"
+        } else {
+            "Image is up to date for"
         };
-        send(JsonMessage::status(format!(
-            "Status: {word} {}",
+        let shown = if all_tags {
+            reference.familiar_name()
+        } else {
             reference.familiar()
-        )))
-        .await;
+        };
+        send(JsonMessage::status(format!("Status: {word} {shown}"))).await;
     });
     Ok(http::streaming("application/json", body))
 }
@@ -195,13 +228,16 @@ mod tests {
 
     #[test]
     fn references_from_the_query() {
-        let r = requested_reference("busybox", "latest").unwrap();
-        assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+        let (r, all) = requested_reference("busybox", "latest").unwrap();
+        assert_eq!(
+            (r.to_string().as_str(), all),
+            ("docker.io/library/busybox:latest", false)
+        );
         let d = format!("sha256:{}", "a".repeat(64));
-        let r = requested_reference("127.0.0.1:5000/x", &d).unwrap();
+        let (r, _) = requested_reference("127.0.0.1:5000/x", &d).unwrap();
         assert_eq!(r.digest().unwrap().to_string(), d);
-        assert!(requested_reference("busybox", "").is_err());
-        assert!(requested_reference("busybox:1.36", "").is_ok());
+        assert!(requested_reference("busybox", "").unwrap().1);
+        assert!(!requested_reference("busybox:1.36", "").unwrap().1);
         assert!(requested_reference("Bad Name", "x").is_err());
     }
 }

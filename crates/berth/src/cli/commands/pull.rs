@@ -37,13 +37,12 @@ pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
     let name = &a.args[0];
     let parsed = berth_image::Reference::parse_without_default_tag(name)
         .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
-    if a.all_tags {
-        return Err(Fail::new(
-            "pulling every tag of a repository (--all-tags) is not supported yet; name a tag",
-            1,
-        ));
+    if a.all_tags && (parsed.tag().is_some() || parsed.digest().is_some()) {
+        return Err(Fail::new("tag can't be used with --all-tags/-a", 1));
     }
-    let full = if parsed.tag().is_none() && parsed.digest().is_none() {
+    let full = if a.all_tags {
+        parsed
+    } else if parsed.tag().is_none() && parsed.digest().is_none() {
         if !a.quiet {
             println!("Using default tag: latest");
         }
@@ -54,7 +53,7 @@ pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
         parsed
     };
     let (repo, tag) = split_tag(&full.familiar());
-    let auth = super::super::credentials::auth_header_for_image(&full.to_string());
+    let auth = super::super::credentials::auth_header_for_image(&full.familiar_name());
     let stream = ctx
         .client
         .pull_image(

@@ -22,5 +22,8 @@ pub mod push;
 pub use auth::Credentials;
 pub use client::{Registry, RegistryConfig};
 pub use error::{Error, Result};
-pub use pull::{list_tags, pull, LayerStatus, PullEvent, PullRequest, Pulled};
+pub use pull::{
+    inspect_distribution, list_tags, pull, DistributionInfo, LayerStatus, PullEvent, PullRequest,
+    Pulled,
+};
 pub use push::{push, PushEvent, PushRequest, PushStatus, Pushed};

@@ -89,6 +89,87 @@ pub async fn list_tags(
     reg.tags().await
 }
 
+/// What a registry says of a reference without pulling it (`GET /distribution/{name}/json`):
+/// the manifest's (or list's) descriptor and the platforms it serves.
+#[derive(Debug, Clone)]
+pub struct DistributionInfo {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: usize,
+    pub platforms: Vec<Platform>,
+}
+
+/// Resolves `reference` on its registry: the manifest's descriptor, and the platforms of a
+/// list's entries, or of the image's config for a single manifest.
+pub async fn inspect_distribution(
+    config: &RegistryConfig,
+    reference: &Reference,
+    credentials: Credentials,
+) -> Result<DistributionInfo> {
+    let r = reference;
+    let mut reg = Registry::connect(
+        config,
+        r.domain(),
+        r.path(),
+        &r.familiar_name(),
+        credentials,
+    )
+    .await?;
+    let wanted = match (r.digest(), r.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, t) => t.unwrap_or("latest").to_string(),
+    };
+    let (body, content_type, digest) = reg.manifest(&wanted, &r.familiar()).await?;
+    let fetched = manifest::parse(&content_type, &body).map_err(Error::BadContent)?;
+    #[derive(serde::Deserialize)]
+    struct MediaType {
+        #[serde(rename = "mediaType", default)]
+        media_type: String,
+    }
+    let declared = serde_json::from_slice::<MediaType>(&body)
+        .map(|m| m.media_type)
+        .unwrap_or_default();
+    let media_type = if declared.is_empty() {
+        content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    } else {
+        declared
+    };
+    let platforms = match fetched {
+        Fetched::Schema1 => {
+            return Err(Error::Schema1 {
+                reference: r.to_string(),
+            })
+        }
+        Fetched::Index(index) => index
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.clone())
+            .collect(),
+        Fetched::Image(m) => {
+            let cfg = reg
+                .small_blob(&m.config.digest, manifest::MAX_CONFIG_BYTES)
+                .await?;
+            let c = berth_image::ImageConfig::from_slice(&cfg, "image config")?;
+            vec![Platform {
+                architecture: c.architecture.clone(),
+                os: c.os.clone(),
+                variant: c.variant.clone().unwrap_or_default(),
+            }]
+        }
+    };
+    Ok(DistributionInfo {
+        media_type,
+        digest,
+        size: body.len(),
+        platforms,
+    })
+}
+
 /// The 12-hex id moby shows for a layer.
 fn short(d: &Digest) -> String {
     d.hex().chars().take(12).collect()

@@ -572,6 +572,21 @@ fn push_to_a_registry_as_docker_does() {
         printed.contains("'Tag': 'v3'") && printed.contains("'Digest': 'sha256:"),
         "{printed}"
     );
+    // What the registry says without a pull (GET /distribution/{name}/json).
+    let script = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\n\
+         rd = c.images.get_registry_data('{image}')\nprint(rd.id, rd.has_platform('linux/amd64'))",
+        d.sock.display()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("{digest} True")
+    );
 
     // Every tag of a repository (`pull --all-tags`), with both CLIs.
     let v9 = format!("{}/pushed/img:v9", reg.host);

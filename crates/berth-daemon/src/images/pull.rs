@@ -203,6 +203,44 @@ pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
     Ok(http::streaming("application/json", body))
 }
 
+/// `GET /distribution/{name}/json`: the registry's descriptor of a reference and the
+/// platforms it serves, without pulling (docker-py's `get_registry_data`, buildx).
+pub async fn distribution(daemon: &Arc<Daemon>, req: &Req, name: &str) -> HandlerResult {
+    let reference = Reference::parse(name)?;
+    let credentials = req
+        .headers()
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .map(Credentials::from_header)
+        .unwrap_or_default();
+    let info =
+        berth_registry::inspect_distribution(&daemon.config.registry, &reference, credentials)
+            .await
+            .map_err(|e| to_api(&e))?;
+    let platforms: Vec<serde_json::Value> = info
+        .platforms
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::json!({"architecture": p.architecture, "os": p.os});
+            if !p.variant.is_empty() {
+                v["variant"] = p.variant.clone().into();
+            }
+            v
+        })
+        .collect();
+    Ok(http::json(
+        hyper::StatusCode::OK,
+        &serde_json::json!({
+            "Descriptor": {
+                "mediaType": info.media_type,
+                "digest": info.digest.to_string(),
+                "size": info.size,
+            },
+            "Platforms": platforms,
+        }),
+    ))
+}
+
 /// `POST /auth`: checks credentials against a registry, as `docker login` asks dockerd
 /// to. The daemon keeps nothing: the client stores what it logged in with.
 pub async fn login(daemon: &Arc<Daemon>, creds: Credentials) -> HandlerResult {

@@ -151,6 +151,16 @@ async fn dispatch(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
             ))
         }
 
+        (&M::GET, ["distribution", ..]) if path.ends_with("/json") => {
+            let decoded = urlencoding::decode(&path)
+                .map(|c| c.into_owned())
+                .unwrap_or(path.clone());
+            let name = decoded
+                .trim_start_matches("/distribution/")
+                .trim_end_matches("/json")
+                .to_string();
+            crate::images::pull::distribution(daemon, req, &name).await
+        }
         (&M::POST, ["auth"]) => {
             let creds: berth_registry::Credentials = req.json().await?;
             crate::images::pull::login(daemon, creds).await

@@ -5,6 +5,14 @@ use berth_api::filters::Filters;
 use berth_api::image::*;
 use hyper::Method;
 
+/// The `X-Registry-Auth` header, when the caller has credentials for the registry.
+fn auth_header(registry_auth: Option<&str>) -> Vec<(&'static str, &str)> {
+    registry_auth
+        .map(|a| ("X-Registry-Auth", a))
+        .into_iter()
+        .collect()
+}
+
 /// `GET /images/json` parameters.
 #[derive(Debug, Clone, Default)]
 pub struct ListImagesOptions {
@@ -149,10 +157,7 @@ impl Client {
                 platform.filter(|p| !p.is_empty()).map(str::to_string),
             ),
         ]);
-        let headers: Vec<(&str, &str)> = registry_auth
-            .map(|a| ("X-Registry-Auth", a))
-            .into_iter()
-            .collect();
+        let headers = auth_header(registry_auth);
         self.stream(
             Method::POST,
             &format!("/images/create{q}"),
@@ -170,10 +175,7 @@ impl Client {
         registry_auth: Option<&str>,
     ) -> Result<BodyStream> {
         let q = query(&[("tag", tag.map(str::to_string))]);
-        let headers: Vec<(&str, &str)> = registry_auth
-            .map(|a| ("X-Registry-Auth", a))
-            .into_iter()
-            .collect();
+        let headers = auth_header(registry_auth);
         self.stream(
             Method::POST,
             &format!("/images/{}/push{q}", seg(name)),

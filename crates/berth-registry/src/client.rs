@@ -306,35 +306,9 @@ impl Registry {
         }
     }
 
-    /// GET with authentication; one retry after a 401 that carries a new challenge.
+    /// GET with authentication (see [`Registry::send`]).
     async fn get(&mut self, url: &str, accept: &[&str]) -> Result<reqwest::Response> {
-        for attempt in 0..2 {
-            let mut req = self.http.get(url);
-            for a in accept {
-                req = req.header(reqwest::header::ACCEPT, *a);
-            }
-            if let Some(auth) = self.authorization().await? {
-                req = req.header(reqwest::header::AUTHORIZATION, auth);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| Error::Transport(transport_text(url, &e)))?;
-            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                let fresh = resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(Challenge::parse);
-                if fresh.is_some() && (fresh != self.challenge || self.token.is_some()) {
-                    self.challenge = fresh;
-                    self.token = None;
-                    continue;
-                }
-            }
-            return Ok(resp);
-        }
-        unreachable!("the loop returns on its second pass")
+        self.send(reqwest::Method::GET, url, accept, None).await
     }
 
     /// Fetches a manifest by tag or digest: `(body, content type, digest of the body)`. A
@@ -386,15 +360,20 @@ impl Registry {
         }
     }
 
-    /// Sends a request with authentication (one retry after a 401 with a new challenge).
+    /// Sends a request with authentication; one retry after a 401 that carries a new
+    /// challenge (a token that expired, or a scope the registry wants named).
     async fn send(
         &mut self,
         method: reqwest::Method,
         url: &str,
+        accept: &[&str],
         body: Option<(Vec<u8>, &str)>,
     ) -> Result<reqwest::Response> {
         for attempt in 0..2 {
             let mut req = self.http.request(method.clone(), url);
+            for a in accept {
+                req = req.header(reqwest::header::ACCEPT, *a);
+            }
             if let Some((b, ct)) = &body {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, *ct)
@@ -449,7 +428,7 @@ impl Registry {
     /// Whether the repository has the blob already (`HEAD`).
     pub async fn has_blob(&mut self, digest: &berth_image::Digest) -> Result<bool> {
         let url = self.url(&format!("blobs/{digest}"));
-        let resp = self.send(reqwest::Method::HEAD, &url, None).await?;
+        let resp = self.send(reqwest::Method::HEAD, &url, &[], None).await?;
         match resp.status().as_u16() {
             200 => Ok(true),
             404 => Ok(false),
@@ -468,7 +447,7 @@ impl Registry {
             "blobs/uploads/?mount={digest}&from={}",
             form_escape(from)
         ));
-        let resp = self.send(reqwest::Method::POST, &url, None).await?;
+        let resp = self.send(reqwest::Method::POST, &url, &[], None).await?;
         match resp.status().as_u16() {
             201 => Ok(None),
             202 => Ok(Some(self.location(&resp)?)),
@@ -479,7 +458,7 @@ impl Registry {
     /// Opens an upload session; returns its URL.
     pub async fn start_upload(&mut self) -> Result<String> {
         let url = self.url("blobs/uploads/");
-        let resp = self.send(reqwest::Method::POST, &url, None).await?;
+        let resp = self.send(reqwest::Method::POST, &url, &[], None).await?;
         if resp.status().as_u16() != 202 {
             return Err(self.push_error(resp).await);
         }
@@ -527,6 +506,7 @@ impl Registry {
             .send(
                 reqwest::Method::PUT,
                 &url,
+                &[],
                 Some((bytes, "application/octet-stream")),
             )
             .await?;
@@ -546,7 +526,7 @@ impl Registry {
         let url = self.url(&format!("manifests/{tag}"));
         let digest = berth_image::Digest::of_bytes(&bytes);
         let resp = self
-            .send(reqwest::Method::PUT, &url, Some((bytes, media_type)))
+            .send(reqwest::Method::PUT, &url, &[], Some((bytes, media_type)))
             .await?;
         if !resp.status().is_success() {
             return Err(self.push_error(resp).await);

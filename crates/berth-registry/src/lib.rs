@@ -19,6 +19,25 @@ pub mod manifest;
 pub mod pull;
 pub mod push;
 
+/// A transfer slot of a pull or push: taken at once when one is free, else after `waiting`
+/// has run (moby reports `Waiting` then).
+pub(crate) async fn take_slot<F: std::future::Future<Output = ()>>(
+    slots: &std::sync::Arc<tokio::sync::Semaphore>,
+    waiting: impl FnOnce() -> F,
+) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    match slots.clone().try_acquire_owned() {
+        Ok(p) => Ok(p),
+        Err(_) => {
+            waiting().await;
+            slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))
+        }
+    }
+}
+
 pub use auth::Credentials;
 pub use client::{Registry, RegistryConfig};
 pub use error::{Error, Result};

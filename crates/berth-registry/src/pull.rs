@@ -361,16 +361,7 @@ async fn download(
     slots: Arc<Semaphore>,
 ) -> Result<()> {
     let id = short(&layer.digest);
-    let _slot = match slots.clone().try_acquire_owned() {
-        Ok(p) => p,
-        Err(_) => {
-            send(&events, &id, LayerStatus::Waiting).await;
-            slots
-                .acquire_owned()
-                .await
-                .map_err(|e| Error::Transport(e.to_string()))?
-        }
-    };
+    let _slot = crate::take_slot(&slots, || send(&events, &id, LayerStatus::Waiting)).await?;
     if store.has_blob(&layer.digest) {
         send(&events, &id, LayerStatus::DownloadComplete).await;
         return Ok(());

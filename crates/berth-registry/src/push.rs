@@ -229,16 +229,8 @@ pub async fn push(
         let (store, chain, id) = (store.clone(), chain.clone(), id.clone());
         let mount_from = req.mount_from.clone();
         tasks.push(tokio::spawn(async move {
-            let _slot = match slots.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    send(&events, &id, PushStatus::Waiting).await;
-                    slots
-                        .acquire_owned()
-                        .await
-                        .map_err(|e| Error::Transport(e.to_string()))?
-                }
-            };
+            let _slot =
+                crate::take_slot(&slots, || send(&events, &id, PushStatus::Waiting)).await?;
             let s = store.clone();
             let c = chain.clone();
             let layer = tokio::task::spawn_blocking(move || prepare(&s, &c, oci))

@@ -25,6 +25,15 @@ fn requested_reference(image: &str, tag: &str) -> Result<(Reference, bool)> {
     Ok((r, all_tags))
 }
 
+/// The credentials a client sent for the registry (`X-Registry-Auth`; anonymous without).
+pub(super) fn registry_credentials(req: &Req) -> Credentials {
+    req.headers()
+        .get("X-Registry-Auth")
+        .and_then(|v| v.to_str().ok())
+        .map(Credentials::from_header)
+        .unwrap_or_default()
+}
+
 /// A registry error as the Engine API answers it before any progress was sent.
 fn to_api(e: &berth_registry::Error) -> ApiError {
     let kind = if e.is_not_found() {
@@ -82,12 +91,7 @@ pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
         Some(p) => Some(berth_registry::manifest::Platform::parse(p).map_err(ApiError::invalid)?),
         None => None,
     };
-    let credentials = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|v| v.to_str().ok())
-        .map(Credentials::from_header)
-        .unwrap_or_default();
+    let credentials = registry_credentials(req);
     let config = daemon.config.registry.clone();
     let references = if all_tags {
         let tags = berth_registry::list_tags(&config, &reference, credentials.clone())
@@ -207,12 +211,7 @@ pub async fn pull(daemon: &Arc<Daemon>, req: &mut Req) -> HandlerResult {
 /// platforms it serves, without pulling (docker-py's `get_registry_data`, buildx).
 pub async fn distribution(daemon: &Arc<Daemon>, req: &Req, name: &str) -> HandlerResult {
     let reference = Reference::parse(name)?;
-    let credentials = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|v| v.to_str().ok())
-        .map(Credentials::from_header)
-        .unwrap_or_default();
+    let credentials = registry_credentials(req);
     let info =
         berth_registry::inspect_distribution(&daemon.config.registry, &reference, credentials)
             .await

@@ -6,7 +6,7 @@ use crate::server::http::{self, HandlerResult, Req};
 use berth_api::progress::{JsonMessage, ProgressDetail};
 use berth_api::{ApiError, ErrorKind};
 use berth_image::Reference;
-use berth_registry::{Credentials, PushEvent, PushRequest, PushStatus};
+use berth_registry::{PushEvent, PushRequest, PushStatus};
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -71,12 +71,7 @@ pub async fn push(daemon: &Arc<Daemon>, req: &mut Req, name: &str) -> HandlerRes
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let credentials = req
-        .headers()
-        .get("X-Registry-Auth")
-        .and_then(|v| v.to_str().ok())
-        .map(Credentials::from_header)
-        .unwrap_or_default();
+    let credentials = super::pull::registry_credentials(req);
     let request = PushRequest {
         reference: reference.clone(),
         image_id: image_id.clone(),

@@ -8,25 +8,9 @@
 
 mod common;
 
+use common::netns::{ip, Netns};
 use common::{random_hex, DaemonOptions, TestDaemon};
 use std::process::{Command, Stdio};
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("run ip");
-    assert!(st.success(), "ip {args:?} failed");
-}
-
-/// A network namespace removed on drop (with everything in it).
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
 
 /// Whether `url` answers within 3 s, fetched from namespace `ns`.
 fn reaches(ns: &str, url: &str) -> bool {
@@ -90,39 +74,10 @@ fn gateway_modes_decide_what_a_routing_peer_reaches() {
         return;
     }
     let tag = random_hex(6);
-    let host = Netns(format!("btgh{tag}"));
-    let peer = Netns(format!("btgp{tag}"));
-    ip(&["netns", "add", &host.0]);
-    ip(&["netns", "add", &peer.0]);
+    let host = Netns::add(format!("btgh{tag}"));
+    let peer = Netns::add(format!("btgp{tag}"));
     let octet = u32::from_str_radix(&tag[..2], 16).unwrap();
-    let near = format!("10.248.{octet}.1");
-    let far = format!("10.248.{octet}.2");
-    ip(&["-n", &host.0, "link", "set", "lo", "up"]);
-    ip(&["-n", &peer.0, "link", "set", "lo", "up"]);
-    ip(&[
-        "-n", &host.0, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0", "netns",
-        &peer.0,
-    ]);
-    ip(&[
-        "-n",
-        &host.0,
-        "addr",
-        "add",
-        &format!("{near}/30"),
-        "dev",
-        "lan0",
-    ]);
-    ip(&[
-        "-n",
-        &peer.0,
-        "addr",
-        "add",
-        &format!("{far}/30"),
-        "dev",
-        "lan0",
-    ]);
-    ip(&["-n", &host.0, "link", "set", "lan0", "up"]);
-    ip(&["-n", &peer.0, "link", "set", "lan0", "up"]);
+    let (near, _far) = host.join("lan0", &peer, "lan0", 248, octet);
     let d = TestDaemon::start_with(DaemonOptions {
         netns: Some(host.0.clone()),
         ..Default::default()

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::netns::{ip, Netns};
 use common::{random_hex, wait_for, TestDaemon};
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -78,11 +79,6 @@ fn host_address() -> Option<String> {
         }
         Some(f.get(3)?.split('/').next()?.to_string())
     })
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("run ip");
-    assert!(st.success(), "ip {args:?} failed");
 }
 
 /// A second "host": a network namespace joined to this one by a veth pair on its own /30.
@@ -948,18 +944,6 @@ fn two_daemons_do_not_disturb_each_other() {
     let _ = Ipv4Addr::LOCALHOST;
 }
 
-/// A network namespace removed on drop (with everything in it).
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 fn in_ns(ns: &str, args: &[&str]) -> std::process::Output {
     Command::new("ip")
         .args(["netns", "exec", ns])
@@ -979,38 +963,10 @@ fn containers_get_out_past_a_docker_engines_forward_drop() {
         return;
     }
     let tag = random_hex(6);
-    let host = Netns(format!("btdk{tag}"));
-    let outside = Netns(format!("btout{tag}"));
-    ip(&["netns", "add", &host.0]);
-    ip(&["netns", "add", &outside.0]);
+    let host = Netns::add(format!("btdk{tag}"));
+    let outside = Netns::add(format!("btout{tag}"));
     let octet = u32::from_str_radix(&tag[..2], 16).unwrap();
-    let near = format!("10.249.{octet}.1");
-    let far = format!("10.249.{octet}.2");
-    ip(&["-n", &host.0, "link", "set", "lo", "up"]);
-    ip(&[
-        "-n", &host.0, "link", "add", "up0", "type", "veth", "peer", "name", "down0", "netns",
-        &outside.0,
-    ]);
-    ip(&[
-        "-n",
-        &host.0,
-        "addr",
-        "add",
-        &format!("{near}/30"),
-        "dev",
-        "up0",
-    ]);
-    ip(&["-n", &host.0, "link", "set", "up0", "up"]);
-    ip(&[
-        "-n",
-        &outside.0,
-        "addr",
-        "add",
-        &format!("{far}/30"),
-        "dev",
-        "down0",
-    ]);
-    ip(&["-n", &outside.0, "link", "set", "down0", "up"]);
+    let (_near, far) = host.join("up0", &outside, "down0", 249, octet);
     // What dockerd does to a host's filter table.
     for rule in [
         vec!["iptables", "-P", "FORWARD", "DROP"],
@@ -1099,9 +1055,7 @@ fn embedded_dns_forwards_to_the_hosts_resolvers() {
     if !common::can_run() {
         return;
     }
-    let ns = Netns(format!("btdns{}", random_hex(6)));
-    ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+    let ns = Netns::add(format!("btdns{}", random_hex(6)));
     struct EtcDir(std::path::PathBuf);
     impl Drop for EtcDir {
         fn drop(&mut self) {

@@ -163,6 +163,44 @@ fn reserve(proto: Proto, ip: Ipv4Addr, port: u16) -> std::io::Result<(Reservatio
     }
 }
 
+/// Reserves the first free host port of a request's range, with dockerd's message when
+/// none is free.
+fn reserve_range(r: &Request) -> Result<(Reservation, u16), ApiError> {
+    let ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    if r.host_ports.0 == 0 {
+        reserve(r.container.proto, ip, 0)
+    } else {
+        let mut last = None;
+        let mut got = None;
+        for p in r.host_ports.0..=r.host_ports.1 {
+            match reserve(r.container.proto, ip, p) {
+                Ok(x) => {
+                    got = Some(x);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        match got {
+            Some(x) => Ok(x),
+            None => Err(last.unwrap_or_else(|| std::io::Error::other("no port"))),
+        }
+    }
+    .map_err(|e| {
+        let shown = if r.host_ports.0 == r.host_ports.1 {
+            r.host_ports.0.to_string()
+        } else {
+            format!("{}-{}", r.host_ports.0, r.host_ports.1)
+        };
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "port is already allocated".to_string()
+        } else {
+            e.to_string()
+        };
+        ApiError::system(format!("Bind for {ip}:{shown} failed: {why}"))
+    })
+}
+
 /// Reserves host ports for `requests` and builds the rules to `container_ip` on `bridge`.
 /// Fails with dockerd's message when a port is taken; nothing stays reserved then.
 ///
@@ -184,68 +222,24 @@ pub fn publish(
             ports.entry(cp.key()).or_insert(None);
         }
     }
-    for r in requests.iter().filter(|_| mode == GatewayMode::Routed) {
-        if r.host_ports.0 != 0 || r.host_ip.is_some() {
-            tracing::info!(
-                "{}: host address and port ignored, because NAT is disabled (routed network)",
-                r.container.key()
-            );
-        }
-        rules.push(PortRule {
-            proto: r.container.proto,
-            host_ip: None,
-            host_port: 0,
-            container_ip,
-            container_port: r.container.port,
-            bridge: bridge.to_string(),
-        });
-        ports
-            .entry(r.container.key())
-            .or_insert(None)
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: Ipv4Addr::UNSPECIFIED.to_string(),
-                host_port: "0".into(),
-            });
-    }
-    for r in requests.iter().filter(|_| mode != GatewayMode::Routed) {
-        let ip = r.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let (res, port) = if r.host_ports.0 == 0 {
-            reserve(r.container.proto, ip, 0)
+    for r in requests {
+        // Routed: nothing translated, nothing reserved; the binding reads 0.0.0.0:0.
+        let (host_ip, port) = if mode == GatewayMode::Routed {
+            if r.host_ports.0 != 0 || r.host_ip.is_some() {
+                tracing::info!(
+                    "{}: host address and port ignored, because NAT is disabled (routed network)",
+                    r.container.key()
+                );
+            }
+            (None, 0)
         } else {
-            let mut last = None;
-            let mut got = None;
-            for p in r.host_ports.0..=r.host_ports.1 {
-                match reserve(r.container.proto, ip, p) {
-                    Ok(x) => {
-                        got = Some(x);
-                        break;
-                    }
-                    Err(e) => last = Some(e),
-                }
-            }
-            match got {
-                Some(x) => Ok(x),
-                None => Err(last.unwrap_or_else(|| std::io::Error::other("no port"))),
-            }
-        }
-        .map_err(|e| {
-            let shown = if r.host_ports.0 == r.host_ports.1 {
-                r.host_ports.0.to_string()
-            } else {
-                format!("{}-{}", r.host_ports.0, r.host_ports.1)
-            };
-            let why = if e.kind() == std::io::ErrorKind::AddrInUse {
-                "port is already allocated".to_string()
-            } else {
-                e.to_string()
-            };
-            ApiError::system(format!("Bind for {ip}:{shown} failed: {why}"))
-        })?;
-        held.push(res);
+            let (res, port) = reserve_range(r)?;
+            held.push(res);
+            (r.host_ip, port)
+        };
         rules.push(PortRule {
             proto: r.container.proto,
-            host_ip: r.host_ip,
+            host_ip,
             host_port: port,
             container_ip,
             container_port: r.container.port,
@@ -256,7 +250,7 @@ pub fn publish(
             .or_insert(None)
             .get_or_insert_with(Vec::new)
             .push(PortBinding {
-                host_ip: ip.to_string(),
+                host_ip: host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
                 host_port: port.to_string(),
             });
     }

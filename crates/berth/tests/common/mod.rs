@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod access;
+pub mod netns;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

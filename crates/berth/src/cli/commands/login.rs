@@ -54,16 +54,22 @@ fn prompt(label: &str, hidden: bool) -> Result<String, Fail> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-pub async fn login(ctx: &Ctx, args: &[String]) -> CliResult {
-    let a: LoginArgs = parse(args)?;
-    arity::<LoginArgs>(&a.args, Arity::Max(1))?;
-    let server = a
-        .args
+/// The registry a `login`/`logout` argument names (Docker Hub without one), its key in the
+/// credential store, and the store.
+fn registry_and_store(args: &[String]) -> Result<(String, String, ConfigFile), Fail> {
+    let server = args
         .first()
         .cloned()
         .unwrap_or_else(|| DOCKER_HUB_KEY.to_string());
     let key = server_key(&server);
-    let mut cfg = ConfigFile::load().map_err(|e| Fail::new(e, 1))?;
+    let cfg = ConfigFile::load().map_err(|e| Fail::new(e, 1))?;
+    Ok((server, key, cfg))
+}
+
+pub async fn login(ctx: &Ctx, args: &[String]) -> CliResult {
+    let a: LoginArgs = parse(args)?;
+    arity::<LoginArgs>(&a.args, Arity::Max(1))?;
+    let (server, key, mut cfg) = registry_and_store(&a.args)?;
     if a.password.is_some() && a.password_stdin {
         return Err(Fail::new(
             "--password and --password-stdin are mutually exclusive",
@@ -163,13 +169,7 @@ struct LogoutArgs {
 pub async fn logout(_ctx: &Ctx, args: &[String]) -> CliResult {
     let a: LogoutArgs = parse(args)?;
     arity::<LogoutArgs>(&a.args, Arity::Max(1))?;
-    let server = a
-        .args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| DOCKER_HUB_KEY.to_string());
-    let key = server_key(&server);
-    let mut cfg = ConfigFile::load().map_err(|e| Fail::new(e, 1))?;
+    let (_, key, mut cfg) = registry_and_store(&a.args)?;
     if cfg.get(&key).is_none() {
         println!("Not logged in to {key}");
         return Ok(0);

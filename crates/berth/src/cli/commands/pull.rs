@@ -30,28 +30,30 @@ struct PullArgs {
     args: Vec<String>,
 }
 
+/// The reference a `pull`/`push` argument names; without a tag or digest it gets `latest`
+/// when `default_tag` (saying so unless `quiet`, as docker does).
+fn named(name: &str, default_tag: bool, quiet: bool) -> Result<berth_image::Reference, Fail> {
+    let parsed = berth_image::Reference::parse_without_default_tag(name)
+        .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
+    if !default_tag || parsed.tag().is_some() || parsed.digest().is_some() {
+        return Ok(parsed);
+    }
+    if !quiet {
+        println!("Using default tag: latest");
+    }
+    parsed
+        .with_tag("latest")
+        .map_err(|e| Fail::new(e.to_string(), 1))
+}
+
 pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: PullArgs = parse(args)?;
     arity::<PullArgs>(&a.args, Arity::Exact(1))?;
     let _ = a.disable_content_trust;
-    let name = &a.args[0];
-    let parsed = berth_image::Reference::parse_without_default_tag(name)
-        .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
-    if a.all_tags && (parsed.tag().is_some() || parsed.digest().is_some()) {
+    let full = named(&a.args[0], !a.all_tags, a.quiet)?;
+    if a.all_tags && (full.tag().is_some() || full.digest().is_some()) {
         return Err(Fail::new("tag can't be used with --all-tags/-a", 1));
     }
-    let full = if a.all_tags {
-        parsed
-    } else if parsed.tag().is_none() && parsed.digest().is_none() {
-        if !a.quiet {
-            println!("Using default tag: latest");
-        }
-        parsed
-            .with_tag("latest")
-            .map_err(|e| Fail::new(e.to_string(), 1))?
-    } else {
-        parsed
-    };
     let (repo, tag) = split_tag(&full.familiar());
     let auth = super::super::credentials::auth_header_for_image(&full.familiar_name());
     let stream = ctx
@@ -96,25 +98,13 @@ pub async fn push(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: PushArgs = parse(args)?;
     arity::<PushArgs>(&a.args, Arity::Exact(1))?;
     let _ = a.disable_content_trust;
-    let name = &a.args[0];
-    let parsed = berth_image::Reference::parse_without_default_tag(name)
-        .map_err(|e| Fail::new(format!("invalid reference format: {e}"), 1))?;
     if a.all_tags {
         return Err(Fail::new(
             "pushing every tag of a repository (--all-tags) is not supported yet; name a tag",
             1,
         ));
     }
-    let full = if parsed.tag().is_none() {
-        if !a.quiet {
-            println!("Using default tag: latest");
-        }
-        parsed
-            .with_tag("latest")
-            .map_err(|e| Fail::new(e.to_string(), 1))?
-    } else {
-        parsed
-    };
+    let full = named(&a.args[0], true, a.quiet)?;
     let auth = super::super::credentials::auth_header_for_image(&full.to_string());
     let stream = ctx
         .client

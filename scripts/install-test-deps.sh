@@ -17,8 +17,9 @@ set -euo pipefail
 #   file             tells a static busybox from a dynamic one (scripts/v2vm)
 #   docker-registry skopeo: a real registry (distribution 2.8) and an independent client of
 #                    it, for the pull tests
+#   openssl          a CA, server and client certificates for the registry TLS test
 packages=(busybox-static procps util-linux iproute2 nftables iptables gcc libc6-dev podman runc
-    curl python3-venv python3-pip qemu-system-x86 file docker-registry skopeo)
+    curl python3-venv python3-pip qemu-system-x86 file docker-registry skopeo openssl)
 need=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -206,4 +206,30 @@ impl Client {
         let r: AuthResponse = self.post_json("/auth", &body).await?;
         Ok(Some(r.identity_token).filter(|t| !t.is_empty()))
     }
+
+    /// `GET /images/search?term=&limit=&filters=`: the index's hits as JSON values (the
+    /// Engine API's `star_count`, `is_official`, `name`, `description`, …).
+    pub async fn search_images(
+        &self,
+        term: &str,
+        limit: Option<u32>,
+        filters: &Filters,
+        registry_auth: Option<&str>,
+    ) -> Result<Vec<serde_json::Value>> {
+        let q = query(&[
+            ("term", Some(term.to_string())),
+            ("limit", limit.filter(|l| *l > 0).map(|l| l.to_string())),
+            ("filters", (!filters.is_empty()).then(|| filters.to_json())),
+        ]);
+        let headers = auth_header(registry_auth);
+        let resp = self
+            .request(
+                Method::GET,
+                &format!("/images/search{q}"),
+                empty(),
+                &headers,
+            )
+            .await?;
+        crate::decode(resp).await
+    }
 }

@@ -55,6 +55,13 @@ pub struct DaemonFlags {
     /// Enable insecure registry communication (host[:port] or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Preferred Docker registry mirror (repeatable)
+    #[arg(long = "registry-mirror")]
+    pub registry_mirrors: Vec<String>,
+    /// Directory of per-registry TLS material, `<dir>/<host[:port]>/{ca.crt,client.cert,client.key}`
+    /// (repeatable; default /etc/berth/certs.d and /etc/docker/certs.d)
+    #[arg(long = "registry-certs-dir")]
+    pub registry_certs_dirs: Vec<std::path::PathBuf>,
     /// Set the max concurrent downloads for each pull
     #[arg(long = "max-concurrent-downloads")]
     pub max_concurrent_downloads: Option<usize>,
@@ -191,6 +198,7 @@ pub struct DaemonJson {
     pub dns: Option<Vec<String>>,
     pub group: Option<String>,
     pub insecure_registries: Option<Vec<String>>,
+    pub registry_mirrors: Option<Vec<String>>,
     pub max_concurrent_downloads: Option<usize>,
     pub max_concurrent_uploads: Option<usize>,
 }
@@ -348,6 +356,18 @@ impl DaemonConfig {
                     .cloned()
                     .chain(json.insecure_registries.into_iter().flatten())
                     .collect(),
+                mirrors: flags
+                    .registry_mirrors
+                    .iter()
+                    .chain(json.registry_mirrors.iter().flatten())
+                    .map(|m| berth_registry::client::validate_mirror(m))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ConfigError::Flags)?,
+                certs_dirs: if flags.registry_certs_dirs.is_empty() {
+                    berth_registry::RegistryConfig::default().certs_dirs
+                } else {
+                    flags.registry_certs_dirs.clone()
+                },
             },
             max_concurrent_downloads: flags
                 .max_concurrent_downloads

@@ -29,6 +29,37 @@ pub fn ping(head: bool) -> Resp {
     resp
 }
 
+/// `RegistryConfig` as dockerd reports it: insecure CIDRs (loopback always), one index
+/// entry per registry named in the configuration, the mirrors with a trailing `/`.
+fn registry_info(config: &berth_registry::RegistryConfig) -> serde_json::Value {
+    let mut cidrs = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
+    let mut indexes = serde_json::Map::new();
+    let mirrors: Vec<String> = config.mirrors.iter().map(|m| format!("{m}/")).collect();
+    indexes.insert(
+        "docker.io".into(),
+        serde_json::json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
+    );
+    for entry in &config.insecure {
+        if entry.contains('/') {
+            if !cidrs.contains(entry) {
+                cidrs.push(entry.clone());
+            }
+        } else {
+            indexes.insert(
+                entry.clone(),
+                serde_json::json!({"Name": entry, "Mirrors": [], "Secure": false, "Official": false}),
+            );
+        }
+    }
+    serde_json::json!({
+        "AllowNondistributableArtifactsCIDRs": null,
+        "AllowNondistributableArtifactsHostnames": null,
+        "InsecureRegistryCIDRs": cidrs,
+        "IndexConfigs": indexes,
+        "Mirrors": mirrors,
+    })
+}
+
 fn kernel_version() -> String {
     nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().to_string())
@@ -170,7 +201,7 @@ pub fn info(daemon: &Arc<Daemon>) -> serde_json::Value {
         "OSType": "linux",
         "Architecture": std::env::consts::ARCH,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": null},
+        "RegistryConfig": registry_info(&daemon.config.registry),
         "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "MemTotal": mem_total(),
         "GenericResources": null,

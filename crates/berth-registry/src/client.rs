@@ -10,14 +10,128 @@ use std::time::{Duration, Instant};
 /// Where Docker Hub's registry API lives (`docker.io` is its name in references).
 pub const DOCKER_HUB_HOST: &str = "registry-1.docker.io";
 
-/// The daemon's registry settings (daemon.json `insecure-registries`).
-#[derive(Debug, Clone, Default)]
+/// Where dockerd and berth look for a registry's TLS material (`<dir>/<host[:port]>/`).
+pub const DEFAULT_CERTS_DIRS: [&str; 2] = ["/etc/berth/certs.d", "/etc/docker/certs.d"];
+
+/// The daemon's registry settings (daemon.json `insecure-registries`, `registry-mirrors`).
+#[derive(Debug, Clone)]
 pub struct RegistryConfig {
     /// Hosts (`host[:port]`) and CIDRs that may be reached over plain HTTP or unverified TLS.
     pub insecure: Vec<String>,
+    /// Docker Hub mirrors (`https://mirror.example` or `http://…`), tried in order before
+    /// Docker Hub itself for pulls of `docker.io` images.
+    pub mirrors: Vec<String>,
+    /// Directories holding `<host[:port]>/` folders of `*.crt` CAs (added to the system's
+    /// roots) and `*.cert`/`*.key` client certificate pairs, as dockerd's `certs.d`.
+    pub certs_dirs: Vec<std::path::PathBuf>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            insecure: Vec::new(),
+            mirrors: Vec::new(),
+            certs_dirs: DEFAULT_CERTS_DIRS.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Checks a `registry-mirrors` entry as dockerd does; returns it without a trailing `/`.
+pub fn validate_mirror(mirror: &str) -> std::result::Result<String, String> {
+    let m = mirror.trim();
+    let Some((scheme, rest)) = m.split_once("://") else {
+        return Err(format!(
+            "invalid mirror: unsupported scheme \"\" in \"{mirror}\""
+        ));
+    };
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "invalid mirror: unsupported scheme \"{scheme}\" in \"{mirror}\""
+        ));
+    }
+    let host = rest.trim_end_matches('/');
+    if host.is_empty() || host.contains(['/', '?', '#']) {
+        return Err(format!(
+            "invalid mirror: path, query, or fragment at end of the URI \"{mirror}\""
+        ));
+    }
+    Ok(format!("{scheme}://{host}"))
 }
 
 impl RegistryConfig {
+    /// The TLS material for `host` (`name[:port]`) from the certs directories: extra CA
+    /// certificates and a client identity (certificate and key in one PEM).
+    fn tls_for(
+        &self,
+        host: &str,
+    ) -> Result<(Vec<reqwest::Certificate>, Option<reqwest::Identity>)> {
+        let mut cas = Vec::new();
+        let mut identity = None;
+        for dir in &self.certs_dirs {
+            let dir = dir.join(host);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
+            names.sort();
+            let read = |name: &str| {
+                std::fs::read(dir.join(name)).map_err(|e| {
+                    Error::Transport(format!("read {}: {e}", dir.join(name).display()))
+                })
+            };
+            for name in &names {
+                if name.ends_with(".crt") {
+                    let pem = read(name)?;
+                    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                        Error::Transport(format!("{}: {e}", dir.join(name).display()))
+                    })?;
+                    cas.extend(certs);
+                } else if let Some(stem) = name.strip_suffix(".cert") {
+                    let key = format!("{stem}.key");
+                    if !names.contains(&key) {
+                        return Err(Error::Transport(format!(
+                            "missing key {key} for client certificate {name}. CA certificates must use the extension .crt"
+                        )));
+                    }
+                    let mut pem = read(name)?;
+                    pem.push(b'\n');
+                    pem.extend(read(&key)?);
+                    identity = Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
+                        Error::Transport(format!("{}: {e}", dir.join(name).display()))
+                    })?);
+                } else if let Some(stem) = name.strip_suffix(".key") {
+                    if !names.contains(&format!("{stem}.cert")) {
+                        return Err(Error::Transport(format!(
+                            "missing client certificate {stem}.cert for key {name}"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok((cas, identity))
+    }
+
+    /// An HTTP client for `host`: its certs.d material, and no certificate check for
+    /// insecure hosts.
+    pub(crate) fn http_client(&self, host: &str) -> Result<reqwest::Client> {
+        let (cas, identity) = self.tls_for(host)?;
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(60))
+            .danger_accept_invalid_certs(self.is_insecure(host));
+        for ca in cas {
+            b = b.add_root_certificate(ca);
+        }
+        if let Some(id) = identity {
+            b = b.identity(id);
+        }
+        b.build()
+            .map_err(|e| Error::Transport(format!("http client: {e}")))
+    }
+
     /// Whether `host` (`name[:port]`) may be used without verified TLS: loopback always (as
     /// dockerd), then the configured hosts and CIDRs.
     pub fn is_insecure(&self, host: &str) -> bool {
@@ -106,17 +220,41 @@ impl Registry {
         } else {
             domain
         };
-        let insecure = config.is_insecure(host);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(60))
-            .danger_accept_invalid_certs(insecure)
-            .build()
-            .map_err(|e| Error::Transport(format!("http client: {e}")))?;
+        let mut schemes = vec!["https"];
+        if config.is_insecure(host) {
+            schemes.push("http");
+        }
+        Self::open(config, host, &schemes, repo, name, creds).await
+    }
+
+    /// Like [`Registry::connect`], at a `registry-mirrors` URL (`http://host[:port]`).
+    pub async fn connect_mirror(
+        config: &RegistryConfig,
+        mirror: &str,
+        repo: &str,
+        name: &str,
+        creds: Credentials,
+    ) -> Result<Registry> {
+        let (scheme, host) = mirror
+            .trim_end_matches('/')
+            .split_once("://")
+            .ok_or_else(|| Error::Transport(format!("invalid mirror {mirror}")))?;
+        Self::open(config, host, &[scheme], repo, name, creds).await
+    }
+
+    /// Pings `host` over the first of `schemes` that answers.
+    async fn open(
+        config: &RegistryConfig,
+        host: &str,
+        schemes: &[&str],
+        repo: &str,
+        name: &str,
+        creds: Credentials,
+    ) -> Result<Registry> {
+        let http = config.http_client(host)?;
         let mut reg = Registry {
             http,
-            base: format!("https://{host}"),
+            base: String::new(),
             repo: repo.to_string(),
             name: name.to_string(),
             scopes: vec![format!("repository:{repo}:pull")],
@@ -124,18 +262,26 @@ impl Registry {
             challenge: None,
             token: None,
         };
-        let ping = match reg.http.get(format!("{}/v2/", reg.base)).send().await {
-            Ok(r) => r,
-            Err(e) if insecure => {
-                tracing::debug!("{host}: https failed ({e}), trying http");
-                reg.base = format!("http://{host}");
-                reg.http
-                    .get(format!("{}/v2/", reg.base))
-                    .send()
-                    .await
-                    .map_err(|e| Error::Transport(transport_text(&reg.base, &e)))?
+        let mut last = None;
+        let mut ping = None;
+        for scheme in schemes {
+            reg.base = format!("{scheme}://{host}");
+            match reg.http.get(format!("{}/v2/", reg.base)).send().await {
+                Ok(r) => {
+                    ping = Some(r);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!("{host}: {scheme} failed ({e})");
+                    last = Some(Error::Transport(transport_text(
+                        &format!("{}/v2/", reg.base),
+                        &e,
+                    )));
+                }
             }
-            Err(e) => return Err(Error::Transport(transport_text(&reg.base, &e))),
+        }
+        let Some(ping) = ping else {
+            return Err(last.unwrap_or_else(|| Error::Transport(format!("{host}: no endpoint"))));
         };
         if ping.status() == reqwest::StatusCode::UNAUTHORIZED {
             reg.challenge = ping
@@ -699,7 +845,7 @@ pub fn login_domain(server: &str) -> String {
 }
 
 /// Reads a response body, refusing one longer than `limit` before buffering it all.
-async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+pub(crate) async fn read_limited(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
     if resp.content_length().is_some_and(|l| l > limit as u64) {
         return Err(Error::BadContent(format!(
             "response of {} bytes exceeds the limit of {limit} bytes",
@@ -733,8 +879,9 @@ fn form_escape(s: &str) -> String {
         .collect()
 }
 
-/// A transport error in Go's words where they differ (`connection refused`).
-fn transport_text(url: &str, e: &reqwest::Error) -> String {
+/// A transport error in Go's words where they differ (`connection refused`, the x509
+/// verification failures).
+pub(crate) fn transport_text(url: &str, e: &reqwest::Error) -> String {
     let mut src: Option<&dyn std::error::Error> = Some(e);
     let mut last = e.to_string();
     while let Some(s) = src {
@@ -743,7 +890,15 @@ fn transport_text(url: &str, e: &reqwest::Error) -> String {
     }
     let last = last
         .replace("Connection refused (os error 111)", "connection refused")
-        .replace("(os error 111)", "");
+        .replace("(os error 111)", "")
+        .replace(
+            "invalid peer certificate: UnknownIssuer",
+            "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        )
+        .replace(
+            "invalid peer certificate: Expired",
+            "tls: failed to verify certificate: x509: certificate has expired or is not yet valid",
+        );
     format!("Get \"{url}\": {last}")
 }
 
@@ -752,9 +907,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mirrors_as_dockerd_takes_them() {
+        assert_eq!(
+            validate_mirror("https://m.example/").unwrap(),
+            "https://m.example"
+        );
+        assert_eq!(
+            validate_mirror("http://127.0.0.1:5000").unwrap(),
+            "http://127.0.0.1:5000"
+        );
+        assert!(validate_mirror("ftp://x")
+            .unwrap_err()
+            .contains("unsupported scheme \"ftp\""));
+        assert!(validate_mirror("m.example").is_err());
+        assert!(validate_mirror("https://m.example/v2/")
+            .unwrap_err()
+            .contains("path, query, or fragment"));
+    }
+
+    #[test]
     fn insecure_hosts() {
         let c = RegistryConfig {
             insecure: vec!["reg.lan:5000".into(), "10.1.0.0/16".into()],
+            ..Default::default()
         };
         assert!(c.is_insecure("127.0.0.1:5000"));
         assert!(c.is_insecure("localhost"));

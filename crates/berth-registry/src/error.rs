@@ -28,6 +28,9 @@ pub enum Error {
     /// The registry could not be reached (connection, TLS, timeout).
     #[error("{0}")]
     Transport(String),
+    /// A request this client refuses before asking any registry (400 in moby).
+    #[error("{0}")]
+    Invalid(String),
     /// The image store refused what was pulled.
     #[error(transparent)]
     Store(#[from] berth_image::Error),

@@ -10,7 +10,10 @@
 //! [`client::Registry`] speaks HTTP(S) to one registry for one repository: the `/v2/` ping,
 //! anonymous and authenticated Bearer tokens (cached per scope until they expire), Basic
 //! auth, and plain HTTP for loopback and `insecure-registries` hosts after HTTPS fails, as
-//! dockerd does.
+//! dockerd does; Docker Hub pulls try `registry-mirrors` first; TLS trusts the system's roots
+//! plus each host's `certs.d` CAs and presents its client certificate.
+//!
+//! [`search::search`] asks an index's v1 search API (`docker search`).
 
 pub mod auth;
 pub mod client;
@@ -18,6 +21,7 @@ pub mod error;
 pub mod manifest;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 /// A transfer slot of a pull or push: taken at once when one is free, else after `waiting`
 /// has run (moby reports `Waiting` then).
@@ -46,3 +50,4 @@ pub use pull::{
     Pulled,
 };
 pub use push::{push, PushEvent, PushRequest, PushStatus, Pushed};
+pub use search::{search, SearchResult};

@@ -178,6 +178,37 @@ fn short(d: &Digest) -> String {
 /// Pulls `req.reference` into `store`, reporting progress on `events` (a closed receiver
 /// only stops the reports). Nothing of the image is visible until every layer is
 /// verified and unpacked: the config is stored last.
+/// The manifest `wanted` of `r` and the registry session that served it: a Docker Hub
+/// image from the first `registry-mirrors` entry that has it, else from its registry (as
+/// dockerd, a mirror that fails in any way is skipped).
+async fn first_manifest(
+    config: &RegistryConfig,
+    r: &berth_image::Reference,
+    creds: &crate::Credentials,
+    wanted: &str,
+    shown: &str,
+) -> Result<(Registry, (Vec<u8>, String, berth_image::Digest))> {
+    let name = r.familiar_name();
+    if r.domain() == berth_image::reference::DEFAULT_DOMAIN {
+        for mirror in &config.mirrors {
+            let attempt = async {
+                let mut reg =
+                    Registry::connect_mirror(config, mirror, r.path(), &name, creds.clone())
+                        .await?;
+                let m = reg.manifest(wanted, shown).await?;
+                Ok::<_, Error>((reg, m))
+            };
+            match attempt.await {
+                Ok(found) => return Ok(found),
+                Err(e) => tracing::info!("mirror {mirror} for {shown}: {e}; trying the next"),
+            }
+        }
+    }
+    let mut reg = Registry::connect(config, r.domain(), r.path(), &name, creds.clone()).await?;
+    let m = reg.manifest(wanted, shown).await?;
+    Ok((reg, m))
+}
+
 pub async fn pull(
     store: &ImageStore,
     config: &RegistryConfig,
@@ -186,14 +217,13 @@ pub async fn pull(
 ) -> Result<Pulled> {
     let r = &req.reference;
     let name = r.familiar_name();
-    let mut reg =
-        Registry::connect(config, r.domain(), r.path(), &name, req.credentials.clone()).await?;
     let (wanted, shown, event_id) = match (r.digest(), r.tag()) {
         (Some(d), _) => (d.to_string(), r.familiar(), r.to_string()),
         (None, Some(t)) => (t.to_string(), r.familiar(), t.to_string()),
         (None, None) => ("latest".into(), format!("{name}:latest"), "latest".into()),
     };
-    let (body, content_type, top_digest) = reg.manifest(&wanted, &shown).await?;
+    let (mut reg, (body, content_type, top_digest)) =
+        first_manifest(config, r, &req.credentials, &wanted, &shown).await?;
     // moby names the repository by its path on the registry: `library/busybox`.
     let _ = events
         .send(PullEvent::Pulling {

@@ -18,14 +18,26 @@ struct Registry {
     host: String,
 }
 
+/// The TLS files of a registry: its certificate and key, and the CA whose client
+/// certificates it requires (none: any client).
+struct TlsFiles<'a> {
+    cert: &'a Path,
+    key: &'a Path,
+    client_ca: Option<&'a Path>,
+}
+
 impl Registry {
     fn start(dir: &Path, htpasswd: Option<&Path>) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on("127.0.0.1", dir, htpasswd, None)
+    }
+
+    fn start_on(ip: &str, dir: &Path, htpasswd: Option<&Path>, tls: Option<TlsFiles>) -> Registry {
+        let port = std::net::TcpListener::bind(format!("{ip}:0"))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let host = format!("127.0.0.1:{port}");
+        let host = format!("{ip}:{port}");
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let auth = htpasswd
             .map(|p| {
@@ -35,8 +47,21 @@ impl Registry {
                 )
             })
             .unwrap_or_default();
+        let tls = tls
+            .map(|t| {
+                let clients = t
+                    .client_ca
+                    .map(|c| format!("    clientcas:\n      - {}\n", c.display()))
+                    .unwrap_or_default();
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n{clients}",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })
+            .unwrap_or_default();
         let cfg = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{auth}",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{tls}{auth}",
             dir.join("storage").display()
         );
         std::fs::write(dir.join("config.yml"), cfg).unwrap();
@@ -345,6 +370,68 @@ fn basic_auth_from_the_clients_config() {
     assert_eq!(o.code, 1, "{}", o.all());
     assert!(o.all().contains("authentication required"), "{}", o.all());
 
+    // A credential helper (`credsStore`, the docker-credential-* protocol), shared by both
+    // CLIs: berth's login stores through it and docker's pull reads it; docker's logout
+    // erases it and berth's pull is anonymous again.
+    let helpers = d.dir.join("helpers");
+    std::fs::create_dir_all(&helpers).unwrap();
+    let store = d.dir.join("helper-store.json");
+    let script = helpers.join("docker-credential-berthtest");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nstore={}\ncase \"$1\" in\n\
+             store) cat > \"$store\" ;;\n\
+             get) read -r url; if [ -f \"$store\" ] && grep -q \"$url\" \"$store\"; then cat \"$store\"; \
+             else echo 'credentials not found in native keychain'; exit 1; fi ;;\n\
+             erase) read -r url; rm -f \"$store\" ;;\n\
+             list) echo '{{}}' ;;\nesac\n",
+            store.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        d.docker_config.join("config.json"),
+        r#"{"credsStore":"berthtest"}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_helper = |mut c: Command, stdin: Option<&[u8]>| {
+        c.env("PATH", &path);
+        common::run_cmd(c, stdin, Duration::from_secs(120))
+    };
+    let login = [
+        "login",
+        "-u",
+        "alice",
+        "--password-stdin",
+        reg.host.as_str(),
+    ];
+    let o = with_helper(d.berth_cmd(&login), Some(b"s3cret\n"));
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(std::fs::read_to_string(&store).unwrap().contains("s3cret"));
+    let cfg = std::fs::read_to_string(d.docker_config.join("config.json")).unwrap();
+    assert!(!cfg.contains("s3cret"), "{cfg}");
+    d.docker(&["rmi", &image]).ok();
+    let o = with_helper(d.docker_cmd(&["pull", &image]), None);
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = with_helper(d.docker_cmd(&["logout", &reg.host]), None);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(!store.exists());
+    d.docker(&["rmi", &image]).ok();
+    let o = with_helper(d.berth_cmd(&["pull", &image]), None);
+    assert_eq!(o.code, 1, "{}", o.all());
+    let o = with_helper(d.docker_cmd(&login), Some(b"s3cret\n"));
+    assert_eq!(o.code, 0, "{}", o.all());
+    let o = with_helper(d.berth_cmd(&["pull", &image]), None);
+    assert_eq!(o.code, 0, "{}", o.all());
+
     // The password never reaches the daemon's log.
     assert!(!d.daemon_log().contains("s3cret"));
 }
@@ -479,6 +566,150 @@ fn bearer_tokens_and_hostile_registries() {
     assert_eq!(
         d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
         "fake-content"
+    );
+}
+
+/// `docker search` through the daemon (the index's v1 search API, here the fake registry's):
+/// docker's table from both CLIs, limits, filters and credentials; a layer served from
+/// another host after a redirect (a CDN) without the registry's Authorization; and
+/// `registry-mirrors`, which serve Docker Hub images before Docker Hub is asked.
+#[test]
+fn search_cdn_redirects_and_mirrors() {
+    if !prerequisites() {
+        return;
+    }
+    let d = TestDaemon::start();
+    let tar = make_archive(&d, "test/img:v1", "cdn-content");
+    let layout = d.dir.join("layout");
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let reg = FakeRegistry::start(&layout, &common::random_hex(6));
+    let h = &reg.host;
+
+    // A layer redirected to another host.
+    let image = format!("{h}/redirect/img:v1");
+    let o = d.docker(&["pull", &image]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "cdn-content"
+    );
+
+    // Search: the same table from docker and berth.
+    let term = format!("{h}/busybox");
+    let by_docker = d.docker(&["search", &term]);
+    assert_eq!(by_docker.code, 0, "{}", by_docker.all());
+    let lines: Vec<&str> = by_docker.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", by_docker.stdout);
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("OFFICIAL"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("busybox ") && lines[1].ends_with("[OK]"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].contains("…"), "{}", lines[2]);
+    let by_berth = d.berth(&["search", &term]);
+    assert_eq!(by_berth.code, 0, "{}", by_berth.all());
+    assert_eq!(by_berth.stdout, by_docker.stdout);
+    for args in [
+        vec!["--limit", "1"],
+        vec!["--filter", "is-official=true"],
+        vec!["--filter", "stars=10"],
+        vec!["--no-trunc"],
+        vec!["--format", "{{.Name}}: {{.StarCount}} {{.IsOfficial}}"],
+    ] {
+        let mut full = vec!["search"];
+        full.extend(&args);
+        full.push(&term);
+        let (a, b) = (d.docker(&full), d.berth(&full));
+        assert_eq!(a.code, 0, "{args:?}: {}", a.all());
+        assert_eq!(a.stdout, b.stdout, "{args:?}");
+    }
+    let rows = |args: &[&str]| {
+        let mut full = vec!["search"];
+        full.extend(args);
+        full.push(&term);
+        d.docker(&full).stdout.lines().count() - 1
+    };
+    assert_eq!(rows(&["--limit", "1"]), 1);
+    assert_eq!(rows(&["--filter", "is-official=true"]), 1);
+    assert_eq!(rows(&["--filter", "stars=10"]), 2);
+    assert!(d
+        .docker(&["search", "--no-trunc", &term])
+        .stdout
+        .contains("cut across two lines"));
+    for (args, want) in [
+        (
+            vec!["--limit", "101"],
+            "limit 101 is outside the range of [1, 100]",
+        ),
+        (vec!["--filter", "color=red"], "invalid filter 'color'"),
+        (
+            vec!["--filter", "stars=many"],
+            "invalid filter 'stars=many'",
+        ),
+    ] {
+        let mut full = vec!["search"];
+        full.extend(&args);
+        full.push(&term);
+        for o in [d.docker(&full), d.berth(&full)] {
+            assert_eq!(o.code, 1, "{args:?}: {}", o.all());
+            assert!(o.stderr.contains(want), "{args:?}: {}", o.stderr);
+        }
+    }
+    // docker-py's search, and the client's credentials reaching the index.
+    let script = format!(
+        "import docker\nc = docker.DockerClient(base_url='unix://{}')\n\
+         print(sorted(r['name'] for r in c.images.search('{term}')))",
+        d.sock.display()
+    );
+    let o = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "['busybox', 'other/busybox', 'someone/busybox-tools']"
+    );
+    d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", h],
+        b"s3cret\n",
+    )
+    .ok();
+    assert!(d
+        .docker(&["search", &term])
+        .stdout
+        .contains("alice/private-busybox"));
+
+    // A Docker Hub image from the mirror (the daemon never asks Docker Hub for it).
+    let m = TestDaemon::start_with(common::DaemonOptions {
+        args: vec!["--registry-mirror".into(), format!("http://{h}")],
+        ..Default::default()
+    });
+    assert_eq!(
+        m.docker(&["info", "--format", "{{json .RegistryConfig.Mirrors}}"])
+            .out(),
+        format!("[\"http://{h}/\"]")
+    );
+    let o = m.docker(&["pull", "mirrored/img:v1"]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    assert!(
+        o.stdout.contains("docker.io/mirrored/img:v1"),
+        "{}",
+        o.stdout
+    );
+    assert_eq!(
+        m.docker(&["run", "--rm", "mirrored/img:v1", "cat", "/f"])
+            .out(),
+        "cdn-content"
     );
 }
 
@@ -626,6 +857,42 @@ fn push_to_a_registry_as_docker_does() {
         );
     }
 
+    // Every local tag of a repository (`push --all-tags`), with both CLIs.
+    let all = format!("{}/all/img", reg.host);
+    for t in ["a", "b"] {
+        d.docker(&["tag", &image, &format!("{all}:{t}")]).ok();
+    }
+    for cli in ["docker", "berth"] {
+        let args = ["push", "-a", &all];
+        let o = if cli == "docker" {
+            d.docker(&args)
+        } else {
+            d.berth(&args)
+        };
+        assert_eq!(o.code, 0, "{cli}: {}", o.all());
+        assert_eq!(
+            o.stdout.matches("The push refers to repository").count(),
+            1,
+            "{cli}: {}",
+            o.stdout
+        );
+        for t in ["a", "b"] {
+            assert!(
+                o.stdout.contains(&format!("{t}: digest: {digest}")),
+                "{cli}: {}",
+                o.stdout
+            );
+        }
+    }
+    let tags = skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{all}"),
+    ]);
+    assert!(tags.contains("\"a\"") && tags.contains("\"b\""), "{tags}");
+    let o = d.docker(&["push", "-a", &format!("{}/none/img", reg.host)]);
+    assert_eq!(o.code, 1, "{}", o.all());
+
     // moby's words for an image that is not here, and for a registry that is not there.
     let o = d.docker(&["push", &format!("{}/nope/img:v1", reg.host)]);
     assert_eq!(o.code, 1);
@@ -694,4 +961,240 @@ fn kill_9_mid_pull_leaves_nothing_and_the_pull_can_be_repeated() {
         d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
         "after-the-crash"
     );
+}
+
+/// A bridge without ports holding one address of its own, so that a registry has a non-loopback
+/// address (loopback registries are insecure by default, as in Docker); removed on drop.
+struct DummyAddress {
+    link: String,
+    ip: String,
+}
+
+impl DummyAddress {
+    fn add() -> DummyAddress {
+        let hex = common::random_hex(4);
+        let ip = format!(
+            "10.253.{}.{}",
+            u8::from_str_radix(&hex[..2], 16).unwrap(),
+            1 + u8::from_str_radix(&hex[2..4], 16).unwrap() % 250
+        );
+        let link = format!("btr{}", common::random_hex(4));
+        let me = DummyAddress { link, ip };
+        for args in [
+            vec!["link", "add", &me.link, "type", "bridge"],
+            vec!["addr", "add", &format!("{}/32", me.ip), "dev", &me.link],
+            vec!["link", "set", &me.link, "up"],
+        ] {
+            let o = Command::new("ip").args(&args).output().unwrap();
+            assert!(
+                o.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        me
+    }
+}
+
+impl Drop for DummyAddress {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.link])
+            .output();
+    }
+}
+
+/// `openssl` with its output checked.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A certificate `name.crt`/`name.key` signed by the CA in `dir`, with `ext` (v3 extensions).
+fn issue(dir: &Path, name: &str, ext: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            &format!("{name}.crt"),
+            "-extfile",
+            &format!("{name}.ext"),
+        ],
+    );
+}
+
+/// TLS to a registry that is not on loopback: refused without its CA, trusted with the CA
+/// in `certs.d/<host:port>/ca.crt`; a registry that wants client certificates gets the
+/// `client.cert`/`client.key` pair; a certificate without its key is named in the error.
+#[test]
+fn tls_with_certs_d_cas_and_client_certificates() {
+    if !prerequisites() || !berth_testkit::require_program("openssl", "openssl") {
+        return;
+    }
+    let certs_d = std::env::temp_dir().join(format!("bt-certs-{}", common::random_hex(4)));
+    let d = TestDaemon::start_with(common::DaemonOptions {
+        args: vec!["--registry-certs-dir".into(), certs_d.display().to_string()],
+        ..Default::default()
+    });
+    let pki = d.dir.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    let addr = DummyAddress::add();
+    issue(
+        &pki,
+        "server",
+        &format!(
+            "subjectAltName=IP:{}\nextendedKeyUsage=serverAuth\n",
+            addr.ip
+        ),
+    );
+    issue(&pki, "client", "extendedKeyUsage=clientAuth\n");
+    let (cert, key, ca) = (
+        pki.join("server.crt"),
+        pki.join("server.key"),
+        pki.join("ca.crt"),
+    );
+    let open = Registry::start_on(
+        &addr.ip,
+        &d.dir.join("reg-tls"),
+        None,
+        Some(TlsFiles {
+            cert: &cert,
+            key: &key,
+            client_ca: None,
+        }),
+    );
+    let mutual = Registry::start_on(
+        &addr.ip,
+        &d.dir.join("reg-mtls"),
+        None,
+        Some(TlsFiles {
+            cert: &cert,
+            key: &key,
+            client_ca: Some(&ca),
+        }),
+    );
+    let tar = make_archive(&d, "tls/img:v1", "over-tls");
+    // skopeo's certificate folder, laid out as certs.d.
+    let seed = d.dir.join("seed-certs");
+    std::fs::create_dir_all(&seed).unwrap();
+    std::fs::copy(&ca, seed.join("ca.crt")).unwrap();
+    std::fs::copy(pki.join("client.crt"), seed.join("client.cert")).unwrap();
+    std::fs::copy(pki.join("client.key"), seed.join("client.key")).unwrap();
+    let ca_dir = format!("--dest-cert-dir={}", seed.display());
+    for reg in [&open, &mutual] {
+        skopeo(&[
+            "copy",
+            &ca_dir,
+            &format!("docker-archive:{}", tar.display()),
+            &format!("docker://{}/tls/img:v1", reg.host),
+        ]);
+    }
+    let dir_of = |reg: &Registry| {
+        let p = certs_d.join(&reg.host);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    };
+
+    // Unknown CA: refused.
+    let image = format!("{}/tls/img:v1", open.host);
+    let o = d.docker(&["pull", &image]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("x509: certificate signed by unknown authority"),
+        "{}",
+        o.stderr
+    );
+    // Its CA in certs.d: pulled (read at each connection, no restart).
+    std::fs::copy(&ca, dir_of(&open).join("ca.crt")).unwrap();
+    d.docker(&["pull", &image]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &image, "cat", "/f"]).out(),
+        "over-tls"
+    );
+
+    // A registry that wants a client certificate.
+    let image = format!("{}/tls/img:v1", mutual.host);
+    let mdir = dir_of(&mutual);
+    std::fs::copy(&ca, mdir.join("ca.crt")).unwrap();
+    let o = d.docker(&["pull", &image]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    std::fs::copy(pki.join("client.crt"), mdir.join("client.cert")).unwrap();
+    let o = d.docker(&["pull", &image]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("missing key client.key for client certificate client.cert"),
+        "{}",
+        o.stderr
+    );
+    std::fs::copy(pki.join("client.key"), mdir.join("client.key")).unwrap();
+    d.docker(&["pull", &image]).ok();
+    // Push over mutual TLS too.
+    let pushed = format!("{}/tls/pushed:v2", mutual.host);
+    d.docker(&["tag", &image, &pushed]).ok();
+    d.docker(&["push", &pushed]).ok();
+    drop((open, mutual));
+    let _ = std::fs::remove_dir_all(&certs_d);
 }

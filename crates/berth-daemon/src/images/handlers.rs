@@ -48,11 +48,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: &mut Req, m: &Method, path: &str) 
             let f = Filters::parse(req.q("filters").unwrap_or(""))?;
             Ok(http::json(StatusCode::OK, &prune(daemon, &f).await?))
         }
-        (&Method::GET, "search") => Err(ApiError::new(
-            berth_api::ErrorKind::NotImplemented,
-            "image search needs a registry; berth has no registry client yet",
-        )
-        .into()),
+        (&Method::GET, "search") => super::search::search(daemon, req).await,
         (&Method::DELETE, name) if !name.is_empty() => {
             let items = delete(daemon, name, req.qbool("force"), req.qbool("noprune")).await?;
             Ok(http::json(StatusCode::OK, &items))

@@ -4,6 +4,7 @@
 pub mod handlers;
 pub mod pull;
 pub mod push;
+pub mod search;
 
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};

@@ -35,9 +35,11 @@ pub(super) fn registry_credentials(req: &Req) -> Credentials {
 }
 
 /// A registry error as the Engine API answers it before any progress was sent.
-fn to_api(e: &berth_registry::Error) -> ApiError {
+pub(super) fn to_api(e: &berth_registry::Error) -> ApiError {
     let kind = if e.is_not_found() {
         ErrorKind::NotFound
+    } else if matches!(e, berth_registry::Error::Invalid(_)) {
+        ErrorKind::InvalidParameter
     } else {
         ErrorKind::System
     };

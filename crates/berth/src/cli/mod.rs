@@ -110,6 +110,7 @@ Commands:
   rm          Remove one or more containers
   rmi         Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
+  search      Search Docker Hub for images
   start       Start one or more stopped containers
   stats       Display a live stream of container(s) resource usage statistics
   stop        Stop one or more running containers

@@ -18,6 +18,11 @@ repository's first path component:
   multiarch/...     an index with arm64 and s390x manifests only
   slow/...          the first request for each layer blob sends half of it, then stalls
                     for 30 s; later requests are served at once
+  redirect/...      layer blobs answer 307 to http://localhost:<port>/cdn/<digest> (another
+                    host, as a CDN), which refuses any request that carries Authorization
+
+Also `GET /v1/search?q=&n=` (Docker Hub's search API) over a fixed catalogue; with Basic
+credentials alice:s3cret it includes alice's private repository.
 
 Prints `PORT <n>` when it listens. Every response is bounded; the server stops when its
 stdin closes (the test's handle on it).
@@ -39,6 +44,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TOKEN_PUBLIC = "tok-public"
 TOKEN_PRIVATE = "tok-private"
 CREDS = "alice:s3cret"
+
+
+CATALOGUE = [
+    {"name": "busybox", "description": "Busybox base image.", "star_count": 3300,
+     "is_official": True, "is_automated": False},
+    {"name": "someone/busybox-tools", "star_count": 12, "is_official": False, "is_automated": True,
+     "description": "Tools on busybox: a description long enough to be cut\nacross two lines"},
+    {"name": "other/busybox", "description": "", "star_count": 0, "is_official": False,
+     "is_automated": False},
+]
 
 
 def sha(b):
@@ -147,6 +162,15 @@ def main():
                         return self.send(401, b'{"details":"incorrect username or password"}')
                     return self.send(200, json.dumps({"token": TOKEN_PRIVATE, "expires_in": 300}).encode())
                 return self.send(200, json.dumps({"access_token": TOKEN_PUBLIC, "expires_in": 300}).encode())
+            if path == "/v1/search":
+                return self.search()
+            if path.startswith("/cdn/"):
+                if self.headers.get("Authorization"):
+                    return self.send(400, b"authorization leaked to another host")
+                d = path[len("/cdn/"):]
+                if d not in store.blobs:
+                    return self.send(404, b"")
+                return self.send(200, store.blobs[d], "application/octet-stream")
             token = self.headers.get("Authorization", "")
             if path == "/v2/":
                 if not token.startswith("Bearer "):
@@ -198,9 +222,25 @@ def main():
             mt = json.loads(body).get("mediaType", "application/vnd.oci.image.manifest.v1+json")
             self.send(200, body, mt, headers=[("Docker-Content-Digest", d)])
 
+        def search(self):
+            q = dict(p.split("=", 1) for p in self.path.split("?", 1)[-1].split("&") if "=" in p)
+            term = q.get("q", "")
+            n = int(q.get("n", "25"))
+            auth = self.headers.get("Authorization", "")
+            basic = auth.startswith("Basic ") and base64.b64decode(auth[6:]).decode() == CREDS
+            found = [r for r in CATALOGUE if term in r["name"]]
+            if basic:
+                found.append({"name": "alice/private-" + term, "description": "only for alice",
+                              "star_count": 1, "is_official": False, "is_automated": False})
+            body = json.dumps({"num_results": len(found), "query": term, "results": found[:n]})
+            self.send(200, body.encode())
+
         def blob(self, first, d):
             if d not in store.blobs:
                 return self.err(404, "BLOB_UNKNOWN", "blob unknown to registry")
+            if first == "redirect" and d in layer_digests:
+                port = self.server.server_address[1]
+                return self.send(307, b"", headers=[("Location", f"http://localhost:{port}/cdn/{d}")])
             body = store.blobs[d]
             is_layer = d in layer_digests
             if first == "err500" and is_layer:

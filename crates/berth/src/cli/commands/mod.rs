@@ -18,6 +18,7 @@ mod port;
 mod ps;
 mod pull;
 mod run;
+mod search;
 mod stats;
 mod streams;
 mod system;
@@ -62,6 +63,7 @@ pub async fn dispatch(ctx: &Ctx, cmd: &str, args: &[String]) -> CliResult {
         "load" => archive::load(ctx, args).await,
         "pull" => pull::pull(ctx, args).await,
         "push" => pull::push(ctx, args).await,
+        "search" => search::search(ctx, args).await,
         "login" => login::login(ctx, args).await,
         "logout" => login::logout(ctx, args).await,
         "import" => archive::import(ctx, args).await,
@@ -131,6 +133,8 @@ Commands:
   load        Load an image from a tar archive or STDIN
   ls          List images
   prune       Remove unused images
+  pull        Download an image from a registry
+  push        Upload an image to a registry
   rm          Remove one or more images
   save        Save one or more images to a tar archive (streamed to STDOUT by default)
   tag         Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE

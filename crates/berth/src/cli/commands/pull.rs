@@ -98,13 +98,10 @@ pub async fn push(ctx: &Ctx, args: &[String]) -> CliResult {
     let a: PushArgs = parse(args)?;
     arity::<PushArgs>(&a.args, Arity::Exact(1))?;
     let _ = a.disable_content_trust;
-    if a.all_tags {
-        return Err(Fail::new(
-            "pushing every tag of a repository (--all-tags) is not supported yet; name a tag",
-            1,
-        ));
+    let full = named(&a.args[0], !a.all_tags, a.quiet)?;
+    if a.all_tags && full.tag().is_some() {
+        return Err(Fail::new("tag can't be used with --all-tags/-a", 1));
     }
-    let full = named(&a.args[0], true, a.quiet)?;
     let auth = super::super::credentials::auth_header_for_image(&full.to_string());
     let stream = ctx
         .client

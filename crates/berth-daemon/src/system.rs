@@ -327,7 +327,8 @@ pub async fn df(daemon: &Arc<Daemon>, req: &Req) -> HandlerResult {
                 .images
                 .summaries(&d, &Filters::default(), true)
                 .unwrap_or_default();
-            d.images.fill_shared_sizes(&mut images);
+            d.images.count_on_disk(&mut images);
+            d.images.fill_shared_sizes(&mut images, true);
             out.insert("LayersSize".into(), json!(d.images.layers_size()));
             out.insert("Images".into(), json!(images));
         }

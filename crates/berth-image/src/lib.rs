@@ -21,6 +21,7 @@ pub mod import;
 pub mod reference;
 pub mod snapshot;
 pub mod store;
+pub mod tarsplit;
 pub mod unpack;
 
 pub use archive::{load, save, LoadedImage};

@@ -4,6 +4,9 @@
 //! <root>/blobs/sha256/<hex>          every blob, verified on write (temp + rename)
 //! <root>/layers/<chain hex>/diff/    each layer unpacked once, shared read-only
 //! <root>/layers/<chain hex>/layer.json
+//! <root>/layers/<chain hex>/tar-split.gz  the layer's tar without file contents
+//!                                   (see [`crate::tarsplit`]); pulled layers keep
+//!                                   their compressed blob instead
 //! <root>/tmp/                        staging; same filesystem so renames are atomic
 //! ```
 //!
@@ -27,6 +30,7 @@ use crate::compression;
 use crate::config::ImageConfig;
 use crate::digest::{Digest, Hasher, HashingReader, HashingWriter};
 use crate::error::{Error, Result};
+use crate::tarsplit;
 use crate::unpack;
 
 /// Handle on a store root. Cheap to clone; all state is on disk, so several
@@ -47,11 +51,15 @@ pub struct LayerInfo {
     pub diff_id: Digest,
     /// Chain id of the layer beneath, if any.
     pub parent: Option<Digest>,
-    /// The blob holding this layer's tar as received (maybe compressed);
+    /// The blob holding this layer's tar as received (maybe compressed), kept for pulled
+    /// layers (a push sends it as it came) and for tars a tar-split cannot replay;
     /// `save` and `push` read it back from here.
     pub blob: Option<Digest>,
     /// Length of the uncompressed tar (`docker save` needs it up front).
     pub tar_size: u64,
+    /// The tar is rebuilt from the unpacked files and `tar-split.gz` (no blob kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tar_split: bool,
     /// Sum of regular file sizes in the layer.
     pub size: u64,
 }
@@ -306,8 +314,10 @@ impl ImageStore {
     }
 
     /// Applies a layer on top of `parent` (a chain id) from a stream that
-    /// may be plain, gzip or zstd. The raw stream is kept as a blob (so it
-    /// can be saved/pushed later) and unpacked in the same pass. When
+    /// may be plain, gzip or zstd, unpacking it and recording its tar-split, so
+    /// that the store keeps one copy of the layer (its files) and rebuilds the
+    /// tar for save and push. A tar the tar-split cannot replay is kept as a
+    /// blob instead (the stream is staged for that while it unpacks). When
     /// `expected_diff_id` is given and the layer already exists, nothing is
     /// read; when the content disagrees with it, nothing is kept.
     pub fn apply_layer<R: Read>(
@@ -330,15 +340,18 @@ impl ImageStore {
             out: io::BufWriter::new(blob_file),
             err: None,
         };
-        let res = self.unpack_into_temp(parent, &mut tee, expected_diff_id);
+        let res = self.unpack_into_temp(parent, &mut tee, expected_diff_id, true);
         if let Some(e) = tee.err.take() {
             return Err(Error::stream("write layer blob", e));
         }
-        let (tmpdir, stats) = res?;
+        let (tmpdir, stats, split) = res?;
         // Trailing bytes after the compressed stream still belong to the blob.
         io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::stream("read layer", e))?;
         if let Some(e) = tee.err.take() {
             return Err(Error::stream("write layer blob", e));
+        }
+        if split {
+            return self.commit_layer(parent, tmpdir, stats, None);
         }
         let Tee { inner, out, .. } = tee;
         let size = inner.hasher.len();
@@ -369,16 +382,19 @@ impl ImageStore {
             }
         }
         let f = io::BufReader::new(self.open_blob(blob)?);
-        let (tmpdir, stats) = self.unpack_into_temp(parent, f, expected_diff_id)?;
+        let (tmpdir, stats, _) = self.unpack_into_temp(parent, f, expected_diff_id, false)?;
         self.commit_layer(parent, tmpdir, stats, Some(blob.clone()))
     }
 
+    /// Unpacks into a new temporary layer directory; with `record`, also its tar-split
+    /// (the flag returned says whether it replays the tar).
     fn unpack_into_temp<R: Read>(
         &self,
         parent: Option<&Digest>,
         r: R,
         expected_diff_id: Option<&Digest>,
-    ) -> Result<(TempDir, unpack::UnpackStats)> {
+        record: bool,
+    ) -> Result<(TempDir, unpack::UnpackStats, bool)> {
         if let Some(p) = parent {
             if !self.has_layer(p) {
                 return Err(Error::LayerNotFound(p.to_string()));
@@ -393,7 +409,27 @@ impl ImageStore {
         fs::create_dir(&diff).map_err(|e| Error::io("create directory", &diff, e))?;
         let (_, plain) = compression::decompress(r).map_err(|e| Error::stream("read layer", e))?;
         // On error `td` drops here and takes the partial unpack with it.
-        let stats = unpack::unpack_layer_mapped(plain, &diff, self.id_map.as_deref())?;
+        let split_path = td.path().join(tarsplit::FILE_NAME);
+        let (stats, split) = if record {
+            let rec = tarsplit::Recorder::create(&split_path)
+                .map_err(|e| Error::io("create", &split_path, e))?;
+            let reader = tarsplit::SplitReader::new(plain, rec.clone());
+            let stats = unpack::unpack_layer_recorded(
+                reader,
+                &diff,
+                self.id_map.as_deref(),
+                Some(rec.clone()),
+            )?;
+            let usable =
+                tarsplit::Recorder::finish(rec).map_err(|e| Error::io("write", &split_path, e))?;
+            if !usable {
+                let _ = fs::remove_file(&split_path);
+            }
+            (stats, usable)
+        } else {
+            let stats = unpack::unpack_layer_mapped(plain, &diff, self.id_map.as_deref())?;
+            (stats, false)
+        };
         if let Some(exp) = expected_diff_id {
             if *exp != stats.diff_id {
                 return Err(Error::DigestMismatch {
@@ -403,9 +439,11 @@ impl ImageStore {
                 });
             }
         }
-        Ok((td, stats))
+        Ok((td, stats, split))
     }
 
+    /// Moves an unpacked layer into place; without `blob`, its tar is kept as the
+    /// tar-split in `td`.
     fn commit_layer(
         &self,
         parent: Option<&Digest>,
@@ -418,6 +456,7 @@ impl ImageStore {
             chain_id: chain_id.clone(),
             diff_id: stats.diff_id,
             parent: parent.cloned(),
+            tar_split: blob.is_none(),
             blob,
             tar_size: stats.tar_size,
             size: stats.content_size,
@@ -467,10 +506,21 @@ impl ImageStore {
         // `aside` drops here and removes the tree.
     }
 
-    /// Opens a layer's uncompressed tar (decompressing its blob) and returns
-    /// it with its length, for `docker save`.
+    /// Opens a layer's uncompressed tar (decompressing its blob, or rebuilding it from
+    /// its files and tar-split) and returns it with its length, for `docker save` and
+    /// `docker push`.
     pub fn open_layer_tar(&self, chain_id: &Digest) -> Result<(Box<dyn Read>, LayerInfo)> {
         let info = self.layer(chain_id)?;
+        if info.tar_split {
+            let split = self.layer_dir(chain_id).join(tarsplit::FILE_NAME);
+            let r = tarsplit::TarFromSplit::open(
+                &split,
+                &self.layer_diff_path(chain_id),
+                info.diff_id.clone(),
+            )
+            .map_err(|e| Error::io("open", &split, e))?;
+            return Ok((Box::new(io::BufReader::with_capacity(256 << 10, r)), info));
+        }
         let blob = info
             .blob
             .clone()
@@ -479,6 +529,18 @@ impl ImageStore {
         let (_, r) = compression::decompress(f)
             .map_err(|e| Error::stream(format!("read layer blob {blob}"), e))?;
         Ok((r, info))
+    }
+
+    /// Bytes a layer takes on disk: its files, plus the blob or tar-split kept for its tar.
+    pub fn layer_disk_usage(&self, chain_id: &Digest) -> Result<u64> {
+        let info = self.layer(chain_id)?;
+        let kept = match &info.blob {
+            Some(b) => self.blob_size(b).unwrap_or(0),
+            None => fs::metadata(self.layer_dir(chain_id).join(tarsplit::FILE_NAME))
+                .map(|m| m.len())
+                .unwrap_or(0),
+        };
+        Ok(info.size + kept)
     }
 
     // --------------------------------------------------------------- images

@@ -66,6 +66,18 @@ pub fn unpack_layer_mapped<R: Read>(
     dest: &Path,
     map: Option<&IdMap>,
 ) -> Result<UnpackStats> {
+    unpack_layer_recorded(tar, dest, map, None)
+}
+
+/// Like [`unpack_layer_mapped`], telling `split` (whose [`crate::tarsplit::SplitReader`]
+/// must sit under `tar`) what each entry becomes, so that the tar can be rebuilt from the
+/// unpacked files.
+pub fn unpack_layer_recorded<R: Read>(
+    tar: R,
+    dest: &Path,
+    map: Option<&IdMap>,
+    split: Option<crate::tarsplit::SharedRecorder>,
+) -> Result<UnpackStats> {
     let root = rfs::open(
         dest,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
@@ -90,6 +102,7 @@ pub fn unpack_layer_mapped<R: Read>(
         map: map.cloned(),
         copy: None,
         buf: Vec::new(),
+        split,
     };
     let res = u.run(tar);
     if res.is_err() {
@@ -147,6 +160,7 @@ pub fn extract_into<R: Read>(tar: R, dest: OwnedFd, opts: ExtractOptions) -> Res
         map: opts.map.clone(),
         copy: Some(opts),
         buf: Vec::new(),
+        split: None,
     };
     // Headers are read 512 bytes at a time: buffer them.
     let mut tar = io::BufReader::with_capacity(256 * 1024, tar);
@@ -168,6 +182,8 @@ struct Unpacker {
     copy: Option<ExtractOptions>,
     /// File content passes through here, in large writes.
     buf: Vec<u8>,
+    /// Told what each entry becomes, when the layer's tar-split is recorded.
+    split: Option<crate::tarsplit::SharedRecorder>,
 }
 
 /// Metadata of one entry, merged from the header and PAX records.
@@ -355,6 +371,11 @@ impl Unpacker {
                 if target.is_empty() || target == b"." || target == b".." {
                     return Err(unsafe_entry(raw, "invalid whiteout name"));
                 }
+                if let Some(rec) = &self.split {
+                    let mut at = parent_comps.to_vec();
+                    at.push(target);
+                    rec.borrow_mut().other(&join(&at));
+                }
                 remove_existing(&parent, target).map_err(|e| entry_err(raw, e))?;
                 rfs::mknodat(
                     &parent,
@@ -393,6 +414,18 @@ impl Unpacker {
             }
         }
         use tar::EntryType as T;
+        if let Some(rec) = &self.split {
+            let mut rec = rec.borrow_mut();
+            let path = join(&comps);
+            match kind {
+                T::Directory => rec.dir(&path),
+                T::Regular | T::Continuous => {
+                    rec.file(&path, entry.raw_file_position(), entry.size())
+                }
+                T::GNUSparse => rec.unusable(),
+                _ => rec.other(&path),
+            }
+        }
         match kind {
             T::Directory => {
                 match rfs::statat(&parent, base, AtFlags::SYMLINK_NOFOLLOW) {

@@ -83,14 +83,20 @@ struct Prepared {
 }
 
 /// Finds or makes the blob a layer is pushed as: a pulled layer goes as it came (gzip or
-/// zstd, no recompression); one kept as a plain tar (imported, loaded, committed) is
-/// gzipped, deterministically, so every push of it has the same digest.
+/// zstd, no recompression); one kept as a plain tar or rebuilt from its files (imported,
+/// loaded, committed) is gzipped, deterministically, so every push of it has the same
+/// digest.
 fn prepare(store: &ImageStore, chain: &Digest, oci: bool) -> Result<Prepared> {
     let info = store.layer(chain)?;
-    let blob = info
-        .blob
-        .clone()
-        .ok_or_else(|| Error::BadContent(format!("layer {chain} has no tar to push")))?;
+    let gzip_media = if oci {
+        OCI_LAYER_GZIP
+    } else {
+        DOCKER_LAYER_GZIP
+    };
+    let Some(blob) = info.blob.clone() else {
+        let (tar, _) = store.open_layer_tar(chain)?;
+        return gzip_layer(store, chain, tar, gzip_media);
+    };
     let mut head = [0u8; 4];
     let n = store
         .open_blob(&blob)?
@@ -106,11 +112,7 @@ fn prepare(store: &ImageStore, chain: &Digest, oci: bool) -> Result<Prepared> {
         Compression::Gzip => Ok(Prepared {
             digest: blob.clone(),
             size,
-            media_type: if oci {
-                OCI_LAYER_GZIP
-            } else {
-                DOCKER_LAYER_GZIP
-            },
+            media_type: gzip_media,
             path: store.blob_path(&blob),
             _temporary: None,
         }),
@@ -122,46 +124,50 @@ fn prepare(store: &ImageStore, chain: &Digest, oci: bool) -> Result<Prepared> {
             _temporary: None,
         }),
         _ => {
-            let tmp_dir = store.root().join("tmp");
-            let (out, tmp) = tempfile::Builder::new()
-                .prefix("push-")
-                .tempfile_in(&tmp_dir)
-                .map_err(|e| {
-                    Error::Transport(format!("create a file in {}: {e}", tmp_dir.display()))
-                })?
-                .into_parts();
-            let mut src = std::io::BufReader::new(store.open_blob(&blob)?);
-            let hashing = HashingWriter {
-                inner: std::io::BufWriter::new(out),
-                hasher: Hasher::default(),
-            };
-            // mtime 0 and no name: the same tar always compresses to the same bytes.
-            let mut gz = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(hashing, flate2::Compression::fast());
-            std::io::copy(&mut src, &mut gz)
-                .map_err(|e| Error::Transport(format!("compress layer {chain}: {e}")))?;
-            let mut hashing = gz
-                .finish()
-                .map_err(|e| Error::Transport(format!("compress layer {chain}: {e}")))?;
-            hashing
-                .inner
-                .flush()
-                .map_err(|e| Error::Transport(format!("write {}: {e}", tmp.display())))?;
-            let size = hashing.hasher.len();
-            Ok(Prepared {
-                digest: hashing.hasher.finish(),
-                size,
-                media_type: if oci {
-                    OCI_LAYER_GZIP
-                } else {
-                    DOCKER_LAYER_GZIP
-                },
-                path: tmp.to_path_buf(),
-                _temporary: Some(tmp),
-            })
+            let src = std::io::BufReader::new(store.open_blob(&blob)?);
+            gzip_layer(store, chain, src, gzip_media)
         }
     }
+}
+
+/// Gzips a layer's tar into a temporary file of the store (mtime 0 and no name: the same
+/// tar always compresses to the same bytes).
+fn gzip_layer(
+    store: &ImageStore,
+    chain: &Digest,
+    mut src: impl Read,
+    media_type: &'static str,
+) -> Result<Prepared> {
+    let tmp_dir = store.root().join("tmp");
+    let (out, tmp) = tempfile::Builder::new()
+        .prefix("push-")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| Error::Transport(format!("create a file in {}: {e}", tmp_dir.display())))?
+        .into_parts();
+    let hashing = HashingWriter {
+        inner: std::io::BufWriter::new(out),
+        hasher: Hasher::default(),
+    };
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(hashing, flate2::Compression::fast());
+    std::io::copy(&mut src, &mut gz)
+        .map_err(|e| Error::Transport(format!("compress layer {chain}: {e}")))?;
+    let mut hashing = gz
+        .finish()
+        .map_err(|e| Error::Transport(format!("compress layer {chain}: {e}")))?;
+    hashing
+        .inner
+        .flush()
+        .map_err(|e| Error::Transport(format!("write {}: {e}", tmp.display())))?;
+    let size = hashing.hasher.len();
+    Ok(Prepared {
+        digest: hashing.hasher.finish(),
+        size,
+        media_type,
+        path: tmp.to_path_buf(),
+        _temporary: Some(tmp),
+    })
 }
 
 async fn send(events: &mpsc::Sender<PushEvent>, id: &str, status: PushStatus) {

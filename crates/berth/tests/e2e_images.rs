@@ -206,6 +206,104 @@ fn system_df_info_version() {
     );
 }
 
+/// Bytes the files under `p` take on disk (`du`, blocks, not lengths).
+fn disk_bytes(p: &std::path::Path) -> u64 {
+    let o = std::process::Command::new("du")
+        .args(["-s", "-B1"])
+        .arg(p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Imported, committed and loaded layers are kept once (their files plus a tar-split of a
+/// few KiB): at most 1.1× their size on disk, and `system df` says so; `save` rebuilds
+/// the exact tars (a load of what was saved gives the same image ID).
+#[test]
+fn one_copy_of_each_layer_on_disk() {
+    daemon!(d);
+    let store = d.data_root.join("image");
+    let layers_size = || d.get("/system/df").json()["LayersSize"].as_u64().unwrap();
+    let src = d.dir.join("big");
+    std::fs::create_dir_all(&src).unwrap();
+    let size: u64 = 32 << 20;
+    let sh = |cmd: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-c", cmd])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    sh(&format!(
+        "head -c {size} /dev/urandom > {0}/big && tar -C {0} -cf {0}.tar big",
+        src.display()
+    ));
+    let (disk0, df0) = (disk_bytes(&store), layers_size());
+    d.docker(&["import", &format!("{}.tar", src.display()), "big:1"])
+        .ok();
+    let (disk1, df1) = (disk_bytes(&store), layers_size());
+    let grown = disk1 - disk0;
+    assert!(
+        grown as f64 <= 1.1 * size as f64 && grown >= size,
+        "import: {grown} bytes on disk for {size}"
+    );
+    assert!(
+        df1 - df0 >= size && (df1 - df0) as f64 <= 1.1 * size as f64,
+        "system df: {}",
+        df1 - df0
+    );
+    // A committed layer.
+    d.docker(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 16777216 /dev/urandom > /data",
+    ])
+    .ok();
+    d.docker(&["commit", "writer", "written:1"]).ok();
+    let grown = disk_bytes(&store) - disk1;
+    assert!(
+        grown as f64 <= 1.1 * (16 << 20) as f64,
+        "commit: {grown} bytes on disk"
+    );
+    // Save, remove, load: the same image, the layer kept once again.
+    let id = d.inspect("big:1", "{{.Id}}");
+    let saved = d.dir.join("saved.tar");
+    d.docker(&["save", "-o", saved.to_str().unwrap(), "big:1"])
+        .ok();
+    d.docker(&["rmi", "big:1"]).ok();
+    d.docker(&["load", "-i", saved.to_str().unwrap()]).ok();
+    assert_eq!(d.inspect("big:1", "{{.Id}}"), id);
+    let digest = |p: &std::path::Path| {
+        let o = std::process::Command::new("sha256sum")
+            .arg(p)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)[..64].to_string()
+    };
+    let again = d.dir.join("again.tar");
+    d.docker(&["save", "-o", again.to_str().unwrap(), "big:1"])
+        .ok();
+    assert_eq!(digest(&saved), digest(&again), "save is byte-stable");
+    let grown = disk_bytes(&store) - disk1;
+    assert!(
+        grown as f64 <= 1.1 * ((32 + 16) << 20) as f64,
+        "after load: {grown} bytes on disk"
+    );
+}
+
 /// An OCI image of `layers` layers as a tar `docker load` takes: busybox in the first
 /// layer, then `/l<i>` holding `i` in layer `i`. Written by python (stdlib only).
 fn deep_image_tar(dir: &std::path::Path, layers: usize, name: &str) -> std::path::PathBuf {

@@ -30,7 +30,7 @@ pub async fn route(daemon: &Arc<Daemon>, req: &mut Req, m: &Method, path: &str) 
             let list = tokio::task::spawn_blocking(move || {
                 let mut rows = d.images.summaries(&d, &f, false)?;
                 if shared {
-                    d.images.fill_shared_sizes(&mut rows);
+                    d.images.fill_shared_sizes(&mut rows, false);
                 }
                 Ok::<_, berth_api::error::ApiError>(rows)
             })

@@ -199,12 +199,14 @@ impl ImageService {
             .unwrap_or(0) as i64
     }
 
+    /// `LayersSize` of `system df`: what the layers really take on disk (files plus the
+    /// blob or tar-split kept for each tar).
     pub fn layers_size(&self) -> i64 {
         self.store
             .layers()
             .unwrap_or_default()
             .iter()
-            .map(|l| self.store.layer_size(l).unwrap_or(0) as i64)
+            .map(|l| self.store.layer_disk_usage(l).unwrap_or(0) as i64)
             .sum()
     }
 
@@ -399,15 +401,40 @@ impl ImageService {
         })
     }
 
+    /// Counts rows by what their layers take on disk (files plus the tar or compressed
+    /// blob kept for each), as `system df` reports them: `Size` here and, with
+    /// [`Self::fill_shared_sizes`]`(rows, true)`, `SharedSize`; with `LayersSize` from
+    /// [`Self::layers_size`] the client's reclaimable sum stays true.
+    pub fn count_on_disk(&self, rows: &mut [ImageSummary]) {
+        for row in rows.iter_mut() {
+            row.size = self
+                .chains_of(&row.id)
+                .iter()
+                .map(|c| self.store.layer_disk_usage(c).unwrap_or(0) as i64)
+                .sum();
+        }
+    }
+
+    fn chains_of(&self, id: &str) -> Vec<Digest> {
+        Digest::parse(id)
+            .ok()
+            .and_then(|d| self.store.image_config(&d).ok())
+            .map(|c| c.chain_ids())
+            .unwrap_or_default()
+    }
+
     /// Fills each row's `SharedSize`: the size of its layers that another image also uses
-    /// (moby's definition; `system df` needs it to say what removing images would free).
-    pub fn fill_shared_sizes(&self, rows: &mut [ImageSummary]) {
-        let chains_of = |id: &str| -> Vec<Digest> {
-            Digest::parse(id)
-                .ok()
-                .and_then(|d| self.store.image_config(&d).ok())
-                .map(|c| c.chain_ids())
-                .unwrap_or_default()
+    /// (moby's definition; `system df` needs it to say what removing images would free),
+    /// by content or, with `on_disk`, by bytes on disk.
+    pub fn fill_shared_sizes(&self, rows: &mut [ImageSummary], on_disk: bool) {
+        let chains_of = |id: &str| self.chains_of(id);
+        let size = |c: &Digest| {
+            if on_disk {
+                self.store.layer_disk_usage(c)
+            } else {
+                self.store.layer_size(c)
+            }
+            .unwrap_or(0) as i64
         };
         let mut users: std::collections::HashMap<Digest, usize> = Default::default();
         for id in self.ids() {
@@ -421,7 +448,7 @@ impl ImageService {
             row.shared_size = chains_of(&row.id)
                 .iter()
                 .filter(|c| users.get(*c).copied().unwrap_or(0) > 1)
-                .map(|c| self.store.layer_size(c).unwrap_or(0) as i64)
+                .map(size)
                 .sum();
         }
     }

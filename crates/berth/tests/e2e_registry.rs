@@ -780,6 +780,34 @@ fn push_to_a_registry_as_docker_does() {
         "pushed-content"
     );
 
+    // On a terminal both CLIs redraw one line per layer in place, with its bar.
+    for cli in ["docker", "berth"] {
+        d.docker(&["rmi", &image]).ok();
+        let line = if cli == "docker" {
+            format!("{} pull {image}", common::DOCKER)
+        } else {
+            format!(
+                "{} -H {} pull {image}",
+                env!("CARGO_BIN_EXE_berth"),
+                d.host()
+            )
+        };
+        // docker_cmd's environment, for `script` and the CLI it runs on a terminal.
+        let c = d.docker_cmd(&[]);
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]);
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => script.env(k, v),
+                None => script.env_remove(k),
+            };
+        }
+        let o = common::run_cmd(script, None, Duration::from_secs(120));
+        assert_eq!(o.code, 0, "{cli}: {}", o.all());
+        assert!(o.stdout.contains("\x1b[2K"), "{cli}: {:?}", o.stdout);
+        assert!(o.stdout.contains("Pull complete"), "{cli}: {:?}", o.stdout);
+    }
+
     // Our CLI and docker-py.
     let third = format!("{}/third/img:v3", reg.host);
     d.docker(&["tag", &image, &third]).ok();

@@ -1,8 +1,8 @@
 //! Archives in and out: `save`, `load`, `import`, `export`.
 
 use super::super::{envfile, CliResult, Ctx, Fail};
+use super::progress::{print_progress, View};
 use super::run::split_tag;
-use super::streams::print_progress;
 use super::{arity, parse, Arity};
 use berth_client::body_from_reader;
 use clap::Parser;
@@ -126,7 +126,7 @@ pub async fn load(ctx: &Ctx, args: &[String]) -> CliResult {
     let s = ctx.client.load_images(body, a.quiet).await?;
     let mut out = std::io::stdout();
     // `Loaded image: x` lines are printed even with -q, as docker does
-    print_progress(s, &mut out, false).await?;
+    print_progress(s, &mut out, false, View::stdout()).await?;
     Ok(0)
 }
 
@@ -188,6 +188,6 @@ pub async fn import(ctx: &Ctx, args: &[String]) -> CliResult {
         )
         .await?;
     let mut out = std::io::stdout();
-    print_progress(s, &mut out, false).await?;
+    print_progress(s, &mut out, false, View::stdout()).await?;
     Ok(0)
 }

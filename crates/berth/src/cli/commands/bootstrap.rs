@@ -3,8 +3,8 @@
 //! a base image without a registry.
 
 use super::super::{CliResult, Ctx, Fail};
+use super::progress::{print_progress, View};
 use super::run::split_tag;
-use super::streams::print_progress;
 use super::{arity, parse, Arity};
 use clap::Parser;
 
@@ -59,7 +59,7 @@ pub async fn bootstrap(ctx: &Ctx, args: &[String]) -> CliResult {
         )
         .await?;
     let mut sink = Vec::new();
-    let id = print_progress(s, &mut sink, false).await?;
+    let id = print_progress(s, &mut sink, false, View::Plain).await?;
     if let Some(id) = id {
         println!("{id}");
     }

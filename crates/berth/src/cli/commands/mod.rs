@@ -15,6 +15,7 @@ mod login;
 mod logs;
 mod network;
 mod port;
+mod progress;
 mod ps;
 mod pull;
 mod run;

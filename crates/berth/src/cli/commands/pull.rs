@@ -2,8 +2,8 @@
 //! (`POST /images/create`, `POST /images/{name}/push`).
 
 use super::super::{client_error_text, CliResult, Ctx, Fail};
+use super::progress::{print_progress, View};
 use super::run::split_tag;
-use super::streams::print_progress;
 use super::{arity, parse, Arity};
 use clap::Parser;
 
@@ -67,7 +67,7 @@ pub async fn pull(ctx: &Ctx, args: &[String]) -> CliResult {
         .await
         .map_err(|e| Fail::new(client_error_text(&e), 1))?;
     let mut out = std::io::stdout();
-    print_progress(stream, &mut out, a.quiet)
+    print_progress(stream, &mut out, a.quiet, View::stdout())
         .await
         .map_err(|f| Fail::new(f.msg, 1))?;
     println!("{full}");
@@ -109,7 +109,7 @@ pub async fn push(ctx: &Ctx, args: &[String]) -> CliResult {
         .await
         .map_err(|e| Fail::new(client_error_text(&e), 1))?;
     let mut out = std::io::stdout();
-    print_progress(stream, &mut out, a.quiet)
+    print_progress(stream, &mut out, a.quiet, View::stdout())
         .await
         .map_err(|f| Fail::new(f.msg, 1))?;
     if a.quiet {

@@ -127,7 +127,7 @@ async fn pull(
         .await
         .map_err(|e| run_fail(cmd, &client_error_text(&e), 125))?;
     let mut err = std::io::stderr();
-    streams::print_progress(stream, &mut err, quiet)
+    super::progress::print_progress(stream, &mut err, quiet, super::progress::View::stderr())
         .await
         .map_err(|f| run_fail(cmd, &f.msg, 125))?;
     Ok(())

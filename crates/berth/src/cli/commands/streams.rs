@@ -1,11 +1,8 @@
 //! Shared stream plumbing for run, start -a, attach and exec: output demux, stdin copy
-//! with half-close on EOF, detach keys, TTY resize on SIGWINCH, signal proxying,
-//! and the progress-stream printer used by pull, load and import.
+//! with half-close on EOF, detach keys, TTY resize on SIGWINCH and signal proxying.
 
 use super::super::{term, Fail};
-use berth_api::progress::JsonMessage;
-use berth_client::{BodyStream, Client, Hijacked};
-use std::io::Write;
+use berth_client::{Client, Hijacked};
 use tokio::io::AsyncReadExt;
 
 /// How a hijacked session ended.
@@ -129,53 +126,4 @@ pub fn proxy_signals(client: &Client, id: &str) {
             }
         });
     }
-}
-
-/// Prints a progress stream (pull, load, import) line by line. Returns the last
-/// `status`/`stream` text, or fails with the first `errorDetail` message.
-pub async fn print_progress(
-    mut s: BodyStream,
-    out: &mut dyn Write,
-    quiet: bool,
-) -> Result<Option<String>, Fail> {
-    let mut last = None;
-    loop {
-        let msg: Option<JsonMessage> = s
-            .next_json()
-            .await
-            .map_err(|e| Fail::new(e.to_string(), 1))?;
-        let Some(m) = msg else { break };
-        if let Some(e) = m
-            .error_detail
-            .as_ref()
-            .map(|d| d.message.clone())
-            .or(m.error.clone())
-        {
-            return Err(Fail::new(e, 1));
-        }
-        if let Some(st) = &m.stream {
-            if !quiet {
-                let _ = write!(out, "{st}");
-            }
-            last = Some(st.trim_end().to_string());
-        } else if let Some(st) = &m.status {
-            // Byte counts (Downloading, Extracting) are for a live view; plain output
-            // leaves them out, as docker's does when it is not on a terminal.
-            let counting = m
-                .progress_detail
-                .as_ref()
-                .is_some_and(|d| d.total.is_some());
-            if !quiet && !counting {
-                let line = match (&m.id, &m.progress) {
-                    (Some(id), Some(p)) => format!("{id}: {st} {p}"),
-                    (Some(id), None) => format!("{id}: {st}"),
-                    _ => st.clone(),
-                };
-                let _ = writeln!(out, "{line}");
-            }
-            last = Some(st.clone());
-        }
-        let _ = out.flush();
-    }
-    Ok(last)
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Pull benchmark (issue 9): images from a real registry on 127.0.0.1 (Debian's
+# Pull and push benchmark (issue 9): images from a real registry on 127.0.0.1 (Debian's
 # docker-registry, distribution 2.8), pulled by berth, by a Docker engine on the same host
 # (Debian's docker.io, when `docker -H unix:///var/run/docker.sock info` answers) and
-# copied by skopeo (registry → local dir, the client floor). Prints a markdown table of
+# copied by skopeo (registry → local dir, the client floor); then the 200 MB image pushed
+# by each to a second registry that starts empty for every run. Prints markdown tables of
 # medians and the ratios against berth.
 #
 #   bench/pull.sh              build release, start a private daemon and registry, measure
@@ -33,6 +34,7 @@ log() { printf '== %s\n' "$*" >&2; }
 cleanup() {
     set +e
     [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
+    [ -f "$DIR/preg.pid" ] && kill "$(cat "$DIR/preg.pid")" 2>/dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID"
         for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.1; done
@@ -41,6 +43,7 @@ cleanup() {
     fi
     if [ -n "${PEER:-}" ]; then
         for i in big many; do "$DOCKER" -H "$PEER" rmi -f "$REG/bench/$i:1" >/dev/null 2>&1; done
+        "$DOCKER" -H "$PEER" rmi -f "$PREG/bench/big:1" >/dev/null 2>&1
     fi
     awk -v d="$DIR" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo |
         awk '{ print length, $0 }' | sort -rn | cut -d' ' -f2- | while read -r m; do umount -l "$m"; done
@@ -148,9 +151,50 @@ if "$DOCKER" -H unix:///var/run/docker.sock info >/dev/null 2>&1; then
     done
 fi
 
+# Push: the pulled 200 MB image to a registry that starts empty each run (nothing to
+# skip or mount). berth sends the gzip blob as it was pulled; an imported image (kept as
+# files + tar-split) is gzipped on the way; Docker gzips every layer it pushes.
+PPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PREG=127.0.0.1:$PPORT
+# (measure runs it in a subshell: the registry's pid lives in a file.)
+fresh_push_registry() {
+    if [ -f "$DIR/preg.pid" ]; then
+        local old; old=$(cat "$DIR/preg.pid")
+        kill "$old" 2>/dev/null
+        while kill -0 "$old" 2>/dev/null; do sleep 0.05; done
+    fi
+    rm -rf "$DIR/preg"
+    mkdir -p "$DIR/preg"
+    printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
+        "$DIR/preg/storage" "$PREG" >"$DIR/preg/config.yml"
+    docker-registry serve "$DIR/preg/config.yml" >"$DIR/preg.log" 2>&1 &
+    echo $! >"$DIR/preg.pid"
+    for _ in $(seq 100); do curl -sf "http://$PREG/v2/" >/dev/null && break; sleep 0.1; done
+}
+B pull -q "$REG/bench/big:1" >/dev/null
+B tag "$REG/bench/big:1" "$PREG/bench/big:1"
+B import "$DIR/big.tar" "$PREG/bench/imported:1" >/dev/null
+log "berth push"
+R[berth_push]=$(measure fresh_push_registry B push "$PREG/bench/big:1")
+R[berth_push_imported]=$(measure fresh_push_registry B push "$PREG/bench/imported:1")
+log "skopeo copy to the registry"
+skopeo copy -q --src-tls-verify=false "docker://$REG/bench/big:1" "dir:$DIR/sk-push" >/dev/null
+R[skopeo_push]=$(measure fresh_push_registry skopeo copy -q --dest-tls-verify=false "dir:$DIR/sk-push" "docker://$PREG/bench/big:1")
+if [ -n "$PEER" ]; then
+    "$DOCKER" -H "$PEER" pull -q "$REG/bench/big:1" >/dev/null
+    "$DOCKER" -H "$PEER" tag "$REG/bench/big:1" "$PREG/bench/big:1"
+    log "docker $PEER_VERSION push"
+    R[docker_push]=$(measure fresh_push_registry "$DOCKER" -H "$PEER" push "$PREG/bench/big:1")
+fi
+
 ratio() { [ -n "${2:-}" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f×", b / a }' || echo "-"; }
 echo
 echo "| pull from 127.0.0.1 (median of $RUNS, ms) | berth | docker ${PEER_VERSION:-(absent)} | skopeo copy | docker / berth | skopeo / berth |"
 echo "|---|---|---|---|---|---|"
 echo "| 1 layer, 200 MB random | ${R[berth_big]} | ${R[docker_big]:--} | ${R[skopeo_big]} | $(ratio "${R[berth_big]}" "${R[docker_big]:-}") | $(ratio "${R[berth_big]}" "${R[skopeo_big]}") |"
 echo "| 20 layers of 1 MB | ${R[berth_many]} | ${R[docker_many]:--} | ${R[skopeo_many]} | $(ratio "${R[berth_many]}" "${R[docker_many]:-}") | $(ratio "${R[berth_many]}" "${R[skopeo_many]}") |"
+echo
+echo "| push to 127.0.0.1 (median of $RUNS, ms) | berth | docker ${PEER_VERSION:-(absent)} | skopeo copy (from a dir) | docker / berth | skopeo / berth |"
+echo "|---|---|---|---|---|---|"
+echo "| 1 layer, 200 MB random, as pulled | ${R[berth_push]} | ${R[docker_push]:--} | ${R[skopeo_push]} | $(ratio "${R[berth_push]}" "${R[docker_push]:-}") | $(ratio "${R[berth_push]}" "${R[skopeo_push]}") |"
+echo "| 1 layer, 200 MB random, imported (gzipped on the way) | ${R[berth_push_imported]} | - | - | - | - |"

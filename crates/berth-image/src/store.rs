@@ -386,6 +386,62 @@ impl ImageStore {
         self.commit_layer(parent, tmpdir, stats, Some(blob.clone()))
     }
 
+    /// Unpacks a pulled layer while its compressed blob streams in from the registry: the
+    /// blob is staged and hashed on the way, and the layer and its blob are kept only when
+    /// the blob is `blob_digest` and the tar is `diff_id`. When something fails, the
+    /// source's own error (the network, a body longer than announced) and then a digest
+    /// mismatch are reported before what the unpacker made of the bytes, as a pull that
+    /// downloads first and unpacks after would report them.
+    pub fn apply_layer_download<R: Read>(
+        &self,
+        parent: Option<&Digest>,
+        r: R,
+        diff_id: &Digest,
+        blob_digest: &Digest,
+    ) -> Result<LayerInfo> {
+        let tmp = self.tmp_dir();
+        let blob_file = NamedTempFile::with_prefix_in("blob-", &tmp)
+            .map_err(|e| Error::io("create temp file in", &tmp, e))?;
+        let mut tee = Tee {
+            inner: SourceErrors {
+                inner: HashingReader::new(r),
+                err: None,
+            },
+            out: io::BufWriter::new(blob_file),
+            err: None,
+        };
+        let unpacked = self.unpack_into_temp(parent, &mut tee, Some(diff_id), false);
+        if let Some(e) = tee.inner.err.take() {
+            return Err(Error::stream("read layer", e));
+        }
+        if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+            return Err(Error::stream("read layer", e));
+        }
+        if let Some(e) = tee.err.take() {
+            return Err(Error::stream("write layer blob", e));
+        }
+        let Tee { inner, out, .. } = tee;
+        let size = inner.inner.hasher.len();
+        let got = inner.inner.hasher.finish();
+        if got != *blob_digest {
+            return Err(Error::DigestMismatch {
+                what: "layer blob".to_string(),
+                expected: blob_digest.to_string(),
+                actual: got.to_string(),
+            });
+        }
+        let (tmpdir, stats, _) = unpacked?;
+        let blob_file = out
+            .into_inner()
+            .map_err(|e| Error::stream("write layer blob", e.into_error()))?;
+        let blob = self.commit_blob(StagedBlob {
+            file: blob_file,
+            digest: got,
+            size,
+        })?;
+        self.commit_layer(parent, tmpdir, stats, Some(blob))
+    }
+
     /// Unpacks into a new temporary layer directory; with `record`, also its tar-split
     /// (the flag returned says whether it replays the tar).
     fn unpack_into_temp<R: Read>(
@@ -664,5 +720,22 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
             return Err(io::Error::other(msg));
         }
         Ok(n)
+    }
+}
+
+/// Remembers the first error of the reader it wraps, so that a failure of the source
+/// (the network) is told apart from what a consumer made of its bytes.
+struct SourceErrors<R> {
+    inner: R,
+    err: Option<io::Error>,
+}
+
+impl<R: Read> Read for SourceErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if self.err.is_none() {
+                self.err = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        })
     }
 }

@@ -583,12 +583,12 @@ impl Registry {
     }
 
     /// Tries to mount `digest` from repository `from` of the same registry: `Ok(None)`
-    /// when mounted, else the upload URL the registry opened instead.
+    /// when mounted, else the upload session the registry opened instead.
     pub async fn mount_blob(
         &mut self,
         digest: &berth_image::Digest,
         from: &str,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<Opened>> {
         let url = self.url(&format!(
             "blobs/uploads/?mount={digest}&from={}",
             form_escape(from)
@@ -596,19 +596,32 @@ impl Registry {
         let resp = self.send(reqwest::Method::POST, &url, &[], None).await?;
         match resp.status().as_u16() {
             201 => Ok(None),
-            202 => Ok(Some(self.location(&resp)?)),
+            202 => Ok(Some(self.opened(&resp)?)),
             _ => Err(self.push_error(resp).await),
         }
     }
 
-    /// Opens an upload session; returns its URL.
-    pub async fn start_upload(&mut self) -> Result<String> {
+    /// Opens an upload session.
+    pub async fn start_upload(&mut self) -> Result<Opened> {
         let url = self.url("blobs/uploads/");
         let resp = self.send(reqwest::Method::POST, &url, &[], None).await?;
         if resp.status().as_u16() != 202 {
             return Err(self.push_error(resp).await);
         }
-        self.location(&resp)
+        self.opened(&resp)
+    }
+
+    /// The session an upload answer opened: its URL and chunk size hint.
+    fn opened(&self, resp: &reqwest::Response) -> Result<Opened> {
+        Ok(Opened {
+            location: self.location(resp)?,
+            chunk_min: resp
+                .headers()
+                .get("OCI-Chunk-Min-Length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|n| *n > 0),
+        })
     }
 
     fn location(&self, resp: &reqwest::Response) -> Result<String> {
@@ -628,15 +641,17 @@ impl Registry {
 
     /// Gets an open upload session ready to be sent without holding this session: the
     /// HTTP client and the current authorization travel with it.
-    pub async fn upload(&mut self, location: String) -> Result<Upload> {
+    pub async fn upload(&mut self, opened: Opened) -> Result<Upload> {
         Ok(Upload {
             http: self.http.clone(),
             auth: self.authorization().await?,
-            location,
+            base: self.base.clone(),
+            opened,
         })
     }
 
-    /// Uploads a small blob (the config) from memory: `POST` then `PUT`.
+    /// Uploads a small blob (the config) from memory: `POST`, then one `PUT` (or a `PATCH`
+    /// and the closing `PUT` where the registry takes chunks).
     pub async fn put_small_blob(
         &mut self,
         digest: &berth_image::Digest,
@@ -645,21 +660,8 @@ impl Registry {
         if self.has_blob(digest).await? {
             return Ok(());
         }
-        let location = self.start_upload().await?;
-        let sep = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{sep}digest={digest}");
-        let resp = self
-            .send(
-                reqwest::Method::PUT,
-                &url,
-                &[],
-                Some((bytes, "application/octet-stream")),
-            )
-            .await?;
-        if resp.status().as_u16() != 201 {
-            return Err(self.push_error(resp).await);
-        }
-        Ok(())
+        let opened = self.start_upload().await?;
+        self.upload(opened).await?.put_bytes(digest, &bytes).await
     }
 
     /// Puts a manifest under `tag`; returns the digest the registry gives it.
@@ -766,49 +768,136 @@ impl Registry {
     }
 }
 
+/// An upload session the registry opened: where to send the blob, and the smallest chunk
+/// it takes (`OCI-Chunk-Min-Length`), when it says.
+pub struct Opened {
+    location: String,
+    chunk_min: Option<u64>,
+}
+
+/// Blobs larger than this go in chunks of this size when the registry names no chunk
+/// size: a request per 64 MiB stays under the body limits of proxies in front of
+/// registries.
+const CHUNK_WITHOUT_HINT: u64 = 64 << 20;
+
+/// What a blob is uploaded from.
+enum Source<'a> {
+    File(&'a std::path::Path),
+    Bytes(&'a [u8]),
+}
+
+impl Source<'_> {
+    /// `len` bytes from `offset`, streamed from a file; `progress` told as they go.
+    async fn body(
+        &self,
+        offset: u64,
+        len: u64,
+        progress: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<reqwest::Body> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let file = match self {
+            Source::Bytes(b) => {
+                let part = b[offset as usize..(offset + len) as usize].to_vec();
+                progress(len);
+                return Ok(reqwest::Body::from(part));
+            }
+            Source::File(f) => f,
+        };
+        let read_err =
+            |e: std::io::Error| Error::Transport(format!("read {}: {e}", file.display()));
+        let mut f = tokio::fs::File::open(file).await.map_err(read_err)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(read_err)?;
+        let stream =
+            tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 << 10).map(move |c| {
+                if let Ok(b) = &c {
+                    progress(b.len() as u64);
+                }
+                c
+            });
+        Ok(reqwest::Body::wrap_stream(stream))
+    }
+}
+
 /// An upload session, ready to receive its blob.
 pub struct Upload {
     http: reqwest::Client,
     auth: Option<String>,
-    location: String,
+    /// `https://host`, for relative `Location`s.
+    base: String,
+    opened: Opened,
 }
 
 impl Upload {
-    /// Sends the whole blob in one `PUT` (a monolithic upload), streamed from `file`;
-    /// `progress` is told each chunk's length.
+    /// Sends the blob in `file`: in one `PUT` (a monolithic upload) when it is small and
+    /// the registry names no chunk size, else in `PATCH` chunks with `Content-Range` and a
+    /// closing `PUT`; `progress` is told each piece's length.
     pub async fn put_file(
         self,
         digest: &berth_image::Digest,
         file: &std::path::Path,
-        progress: impl Fn(u64) + Send + Sync + 'static,
+        progress: impl Fn(u64) + Send + Sync + Clone + 'static,
     ) -> Result<()> {
-        let sep = if self.location.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let url = format!("{}{sep}digest={digest}", self.location);
         let len = std::fs::metadata(file)
             .map_err(|e| Error::Transport(format!("read {}: {e}", file.display())))?
             .len();
-        let f = tokio::fs::File::open(file)
-            .await
-            .map_err(|e| Error::Transport(format!("read {}: {e}", file.display())))?;
-        let stream = tokio_util::io::ReaderStream::with_capacity(f, 256 << 10).map(move |c| {
-            if let Ok(b) = &c {
-                progress(b.len() as u64);
+        self.put(digest, Source::File(file), len, progress).await
+    }
+
+    /// Like [`Upload::put_file`], from memory (an image config).
+    pub async fn put_bytes(self, digest: &berth_image::Digest, bytes: &[u8]) -> Result<()> {
+        let len = bytes.len() as u64;
+        self.put(digest, Source::Bytes(bytes), len, |_| {}).await
+    }
+
+    async fn put(
+        self,
+        digest: &berth_image::Digest,
+        source: Source<'_>,
+        len: u64,
+        progress: impl Fn(u64) + Send + Sync + Clone + 'static,
+    ) -> Result<()> {
+        let chunk = match self.opened.chunk_min {
+            Some(min) => Some(min.max(1 << 20)),
+            None if len > CHUNK_WITHOUT_HINT => Some(CHUNK_WITHOUT_HINT),
+            None => None,
+        };
+        let mut location = self.opened.location.clone();
+        let mut offset = 0;
+        let mut body = None;
+        match chunk.filter(|_| len > 0) {
+            None => body = Some(source.body(0, len, progress.clone()).await?),
+            Some(size) => {
+                while offset < len {
+                    let n = size.min(len - offset);
+                    let part = source.body(offset, n, progress.clone()).await?;
+                    let resp = self
+                        .request(reqwest::Method::PATCH, &location)
+                        .header(reqwest::header::CONTENT_LENGTH, n)
+                        .header(
+                            reqwest::header::CONTENT_RANGE,
+                            format!("{offset}-{}", offset + n - 1),
+                        )
+                        .body(part)
+                        .send()
+                        .await
+                        .map_err(|e| Error::Transport(transport_text(&location, &e)))?;
+                    if resp.status().as_u16() != 202 {
+                        return Err(push_error(resp).await);
+                    }
+                    location = self.next_location(&resp).unwrap_or(location);
+                    offset += n;
+                }
             }
-            c
-        });
-        let mut req = self
-            .http
-            .put(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-            .header(reqwest::header::CONTENT_LENGTH, len)
-            .body(reqwest::Body::wrap_stream(stream));
-        if let Some(auth) = self.auth {
-            req = req.header(reqwest::header::AUTHORIZATION, auth);
         }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={digest}");
+        let mut req = self.request(reqwest::Method::PUT, &url);
+        req = match body {
+            Some(b) => req.header(reqwest::header::CONTENT_LENGTH, len).body(b),
+            None => req.header(reqwest::header::CONTENT_LENGTH, 0),
+        };
         let resp = req
             .send()
             .await
@@ -817,6 +906,33 @@ impl Upload {
             return Err(push_error(resp).await);
         }
         Ok(())
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream");
+        if let Some(auth) = &self.auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        req
+    }
+
+    /// The `Location` a chunk's answer gives for the next one.
+    fn next_location(&self, resp: &reqwest::Response) -> Option<String> {
+        let loc = resp
+            .headers()
+            .get(reqwest::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        Some(
+            if loc.starts_with("http://") || loc.starts_with("https://") {
+                loc.to_string()
+            } else {
+                format!("{}{loc}", self.base)
+            },
+        )
     }
 }
 

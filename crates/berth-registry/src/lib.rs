@@ -43,7 +43,7 @@ pub(crate) async fn take_slot<F: std::future::Future<Output = ()>>(
 }
 
 pub use auth::Credentials;
-pub use client::{Registry, RegistryConfig};
+pub use client::{Opened, Registry, RegistryConfig, Upload};
 pub use error::{Error, Result};
 pub use pull::{
     inspect_distribution, list_tags, pull, DistributionInfo, LayerStatus, PullEvent, PullRequest,

@@ -300,7 +300,7 @@ pub async fn pull(
     let reg = Arc::new(Mutex::new(reg));
     let slots = Arc::new(Semaphore::new(req.max_concurrent_downloads.max(1)));
     let mut downloads: HashMap<Digest, tokio::task::JoinHandle<Result<()>>> = HashMap::new();
-    for (layer, chain) in image_manifest.layers.iter().zip(&chains) {
+    for (i, (layer, chain)) in image_manifest.layers.iter().zip(&chains).enumerate() {
         let id = short(&layer.digest);
         if store.has_layer(chain) {
             send(&events, &id, LayerStatus::AlreadyExists).await;
@@ -310,10 +310,15 @@ pub async fn pull(
         if downloads.contains_key(&layer.digest) {
             continue;
         }
+        let target = Target {
+            parent: i.checked_sub(1).map(|p| chains[p].clone()),
+            diff_id: diff_ids[i].clone(),
+        };
         let task = download(
             reg.clone(),
             store.clone(),
             layer.clone(),
+            target,
             events.clone(),
             slots.clone(),
         );
@@ -337,6 +342,20 @@ pub async fn pull(
         let id = short(&layer.digest);
         let total = layer.size.max(0) as u64;
         send(&events, &id, LayerStatus::Extracting { current: 0, total }).await;
+        if store.has_layer(chain) {
+            // Unpacked while it downloaded.
+            send(
+                &events,
+                &id,
+                LayerStatus::Extracting {
+                    current: total,
+                    total,
+                },
+            )
+            .await;
+            send(&events, &id, LayerStatus::PullComplete).await;
+            continue;
+        }
         let parent = i.checked_sub(1).map(|p| chains[p].clone());
         let (s, blob, diff) = (store.clone(), layer.digest.clone(), diff_ids[i].clone());
         let applied = tokio::task::spawn_blocking(move || {
@@ -382,11 +401,21 @@ async fn send(events: &mpsc::Sender<PullEvent>, id: &str, status: LayerStatus) {
         .await;
 }
 
+/// Where a downloaded layer goes in the image: on top of `parent`, with this diff ID.
+struct Target {
+    parent: Option<Digest>,
+    diff_id: Digest,
+}
+
 /// Downloads one layer blob into the store, verifying its digest and size as it streams.
+/// When the layer's parent is there already (always for the first layer), the layer is
+/// unpacked from the same stream as it arrives; otherwise only the blob is kept, to be
+/// unpacked once its parent is.
 async fn download(
     reg: Arc<Mutex<Registry>>,
     store: ImageStore,
     layer: Descriptor,
+    target: Target,
     events: mpsc::Sender<PullEvent>,
     slots: Arc<Semaphore>,
 ) -> Result<()> {
@@ -414,13 +443,20 @@ async fn download(
             events: ev,
             id: progress_id,
         };
-        store.put_blob_expect(counted, &digest)
+        let parent_ready = target.parent.as_ref().map_or(true, |p| store.has_layer(p));
+        if parent_ready {
+            store
+                .apply_layer_download(target.parent.as_ref(), counted, &target.diff_id, &digest)
+                .map(|_| ())
+        } else {
+            store.put_blob_expect(counted, &digest)
+        }
     })
     .await
     .map_err(|e| Error::Transport(format!("download task: {e}")))?;
     match stored {
         Ok(()) => {}
-        Err(berth_image::Error::DigestMismatch { .. }) => {
+        Err(berth_image::Error::DigestMismatch { what, .. }) if what != "layer diff id" => {
             return Err(Error::BadContent(format!(
                 "filesystem layer verification failed for digest {}",
                 layer.digest

@@ -567,6 +567,31 @@ fn bearer_tokens_and_hostile_registries() {
         d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
         "fake-content"
     );
+
+    // A registry that takes blobs in chunks only (OCI-Chunk-Min-Length, Content-Range):
+    // a 3 MB layer goes in several PATCHes, and comes back by pull.
+    d.docker(&[
+        "run",
+        "--name",
+        "chunky",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/urandom > /r && md5sum /r > /sum",
+    ])
+    .ok();
+    let chunked = format!("{h}/chunked/img:v1");
+    d.docker(&["commit", "chunky", &chunked]).ok();
+    let sum = d.docker(&["run", "--rm", &chunked, "cat", "/sum"]).out();
+    let o = d.docker(&["push", &chunked]);
+    assert_eq!(o.code, 0, "{}", o.all());
+    d.docker(&["rm", "chunky"]).ok();
+    d.docker(&["rmi", &chunked]).ok();
+    d.docker(&["pull", &chunked]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &chunked, "md5sum", "/r"]).out(),
+        sum
+    );
 }
 
 /// `docker search` through the daemon (the index's v1 search API, here the fake registry's):

@@ -21,6 +21,12 @@ repository's first path component:
   redirect/...      layer blobs answer 307 to http://localhost:<port>/cdn/<digest> (another
                     host, as a CDN), which refuses any request that carries Authorization
 
+Pushes are taken by `chunked/...` repositories only: `POST .../blobs/uploads/` answers with
+`OCI-Chunk-Min-Length: 1048576`, and every `PATCH` must carry a `Content-Range` that
+continues the upload and, but for the last, at least that many bytes (416 otherwise); a
+monolithic `PUT` with a body is refused (a registry that only takes chunks). Blobs and
+manifests pushed are served back like the layout's.
+
 Also `GET /v1/search?q=&n=` (Docker Hub's search API) over a fixed catalogue; with Basic
 credentials alice:s3cret it includes alice's private repository.
 
@@ -44,6 +50,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 TOKEN_PUBLIC = "tok-public"
 TOKEN_PRIVATE = "tok-private"
 CREDS = "alice:s3cret"
+CHUNK_MIN = 1 << 20
 
 
 CATALOGUE = [
@@ -113,6 +120,8 @@ def main():
     args = ap.parse_args()
     store = Store(args.layout, args.marker)
     stalled = set()
+    uploads = {}
+    chunk_sizes = {}
     layer_digests = set()
     for d, b in list(store.blobs.items()):
         try:
@@ -149,6 +158,65 @@ def main():
 
         def do_HEAD(self):
             self.do_GET()
+
+        def body(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            return self.rfile.read(n) if n else b""
+
+        def do_POST(self):
+            path = self.path.split("?", 1)[0]
+            if not path.startswith("/v2/chunked/") or not path.endswith("/blobs/uploads/"):
+                return self.err(405, "UNSUPPORTED", "pushes go to chunked/ repositories")
+            if not self.headers.get("Authorization", "").startswith("Bearer "):
+                return self.challenge()
+            self.body()
+            uid = hashlib.sha256(os.urandom(8)).hexdigest()[:16]
+            uploads[uid] = bytearray()
+            self.send(202, b"", headers=[("Location", f"{path}{uid}"), ("Range", "0-0"),
+                                         ("OCI-Chunk-Min-Length", str(CHUNK_MIN)),
+                                         ("Docker-Upload-UUID", uid)])
+
+        def do_PATCH(self):
+            path = self.path.split("?", 1)[0]
+            uid = path.rsplit("/", 1)[-1]
+            data = self.body()
+            if uid not in uploads:
+                return self.err(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown")
+            have = uploads[uid]
+            rng = self.headers.get("Content-Range", "")
+            try:
+                start, end = (int(x) for x in rng.split("-"))
+            except ValueError:
+                return self.send(416, b"Content-Range required")
+            if start != len(have) or end != start + len(data) - 1:
+                return self.send(416, b"range does not continue the upload")
+            if len(data) < CHUNK_MIN and chunk_sizes.get(uid) == "short":
+                return self.send(416, b"only the last chunk may be short")
+            if len(data) < CHUNK_MIN:
+                chunk_sizes[uid] = "short"
+            have.extend(data)
+            self.send(202, b"", headers=[("Location", path), ("Range", f"0-{len(have) - 1}")])
+
+        def do_PUT(self):
+            path, _, query = self.path.partition("?")
+            data = self.body()
+            if "/manifests/" in path:
+                d = store.add(data)
+                repo, ref = path[4:].split("/manifests/", 1)
+                store.tags[ref] = d
+                return self.send(201, b"", headers=[("Docker-Content-Digest", d)])
+            uid = path.rsplit("/", 1)[-1]
+            if uid not in uploads:
+                return self.err(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown")
+            if data:
+                return self.err(400, "UNSUPPORTED", "monolithic uploads are not taken here")
+            q = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+            blob = bytes(uploads.pop(uid))
+            want = q.get("digest", "").replace("%3A", ":")
+            if sha(blob) != want:
+                return self.err(400, "DIGEST_INVALID", "digest did not match")
+            store.add(blob)
+            self.send(201, b"", headers=[("Docker-Content-Digest", want)])
 
         def do_GET(self):
             path = self.path.split("?", 1)[0]

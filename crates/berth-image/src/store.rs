@@ -28,7 +28,7 @@ use tempfile::{NamedTempFile, TempDir};
 
 use crate::compression;
 use crate::config::ImageConfig;
-use crate::digest::{Digest, Hasher, HashingReader, HashingWriter};
+use crate::digest::{Digest, Hasher, HashingWriter};
 use crate::error::{Error, Result};
 use crate::tarsplit;
 use crate::unpack;
@@ -335,30 +335,29 @@ impl ImageStore {
         let tmp = self.tmp_dir();
         let blob_file = NamedTempFile::with_prefix_in("blob-", &tmp)
             .map_err(|e| Error::io("create temp file in", &tmp, e))?;
+        let out = BlobWriter::new(blob_file).map_err(|e| Error::stream("write layer blob", e))?;
         let mut tee = Tee {
-            inner: HashingReader::new(r),
-            out: io::BufWriter::new(blob_file),
+            inner: r,
+            out,
             err: None,
         };
         let res = self.unpack_into_temp(parent, &mut tee, expected_diff_id, true);
-        if let Some(e) = tee.err.take() {
-            return Err(Error::stream("write layer blob", e));
+        if tee.err.is_some() {
+            return Err(Error::stream("write layer blob", blob_error(tee.out)));
         }
         let (tmpdir, stats, split) = res?;
         // Trailing bytes after the compressed stream still belong to the blob.
         io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::stream("read layer", e))?;
-        if let Some(e) = tee.err.take() {
-            return Err(Error::stream("write layer blob", e));
+        if tee.err.is_some() {
+            return Err(Error::stream("write layer blob", blob_error(tee.out)));
         }
         if split {
             return self.commit_layer(parent, tmpdir, stats, None);
         }
-        let Tee { inner, out, .. } = tee;
-        let size = inner.hasher.len();
-        let blob_digest = inner.hasher.finish();
-        let blob_file = out
-            .into_inner()
-            .map_err(|e| Error::stream("write layer blob", e.into_error()))?;
+        let (blob_file, blob_digest, size) = tee
+            .out
+            .finish()
+            .map_err(|e| Error::stream("write layer blob", e))?;
         let blob = self.commit_blob(StagedBlob {
             file: blob_file,
             digest: blob_digest,
@@ -402,27 +401,31 @@ impl ImageStore {
         let tmp = self.tmp_dir();
         let blob_file = NamedTempFile::with_prefix_in("blob-", &tmp)
             .map_err(|e| Error::io("create temp file in", &tmp, e))?;
+        let out = BlobWriter::new(blob_file).map_err(|e| Error::stream("write layer blob", e))?;
         let mut tee = Tee {
             inner: SourceErrors {
-                inner: HashingReader::new(r),
+                inner: r,
                 err: None,
             },
-            out: io::BufWriter::new(blob_file),
+            out,
             err: None,
         };
         let unpacked = self.unpack_into_temp(parent, &mut tee, Some(diff_id), false);
         if let Some(e) = tee.inner.err.take() {
             return Err(Error::stream("read layer", e));
         }
-        if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
-            return Err(Error::stream("read layer", e));
+        if tee.err.is_none() {
+            if let Err(e) = io::copy(&mut tee, &mut io::sink()) {
+                return Err(Error::stream("read layer", e));
+            }
         }
-        if let Some(e) = tee.err.take() {
-            return Err(Error::stream("write layer blob", e));
+        if tee.err.is_some() {
+            return Err(Error::stream("write layer blob", blob_error(tee.out)));
         }
-        let Tee { inner, out, .. } = tee;
-        let size = inner.inner.hasher.len();
-        let got = inner.inner.hasher.finish();
+        let (blob_file, got, size) = tee
+            .out
+            .finish()
+            .map_err(|e| Error::stream("write layer blob", e))?;
         if got != *blob_digest {
             return Err(Error::DigestMismatch {
                 what: "layer blob".to_string(),
@@ -431,9 +434,6 @@ impl ImageStore {
             });
         }
         let (tmpdir, stats, _) = unpacked?;
-        let blob_file = out
-            .into_inner()
-            .map_err(|e| Error::stream("write layer blob", e.into_error()))?;
         let blob = self.commit_blob(StagedBlob {
             file: blob_file,
             digest: got,
@@ -704,6 +704,14 @@ impl ImageStore {
     }
 }
 
+/// The error that stopped a [`BlobWriter`] (a full disk), for the message.
+fn blob_error(w: BlobWriter) -> io::Error {
+    match w.finish() {
+        Err(e) => e,
+        Ok(_) => io::Error::other("the blob writer stopped"),
+    }
+}
+
 /// Copies everything read through it into `out` (the blob being kept).
 struct Tee<R, W> {
     inner: R,
@@ -737,5 +745,61 @@ impl<R: Read> Read for SourceErrors<R> {
                 self.err = Some(io::Error::new(e.kind(), e.to_string()));
             }
         })
+    }
+}
+
+/// Writes a layer's blob as it streams by, hashing it, on a thread of its own: the thread
+/// that unpacks the same bytes (inflate, the diff ID's hash, the files) is the pull's
+/// bottleneck, and two cores do both at once. Chunks are handed over in a bounded queue.
+struct BlobWriter {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<io::Result<(NamedTempFile, Hasher)>>>,
+}
+
+impl BlobWriter {
+    fn new(file: NamedTempFile) -> io::Result<BlobWriter> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+        let worker = std::thread::Builder::new()
+            .name("blob-writer".into())
+            .spawn(move || {
+                let mut hasher = Hasher::default();
+                let mut out = io::BufWriter::with_capacity(1 << 20, file);
+                for chunk in rx {
+                    hasher.update(&chunk);
+                    out.write_all(&chunk)?;
+                }
+                let file = out.into_inner().map_err(|e| e.into_error())?;
+                Ok((file, hasher))
+            })?;
+        Ok(BlobWriter {
+            tx: Some(tx),
+            worker: Some(worker),
+        })
+    }
+
+    /// Waits for every chunk to be written: the file, its digest and length.
+    fn finish(mut self) -> io::Result<(NamedTempFile, Digest, u64)> {
+        drop(self.tx.take());
+        let worker = self.worker.take().expect("finish runs once");
+        let (file, hasher) = worker
+            .join()
+            .map_err(|_| io::Error::other("the blob writer panicked"))??;
+        let len = hasher.len();
+        Ok((file, hasher.finish(), len))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(buf.to_vec()));
+        if !matches!(sent, Some(Ok(()))) {
+            // The worker stopped (a write failed): its error comes from `finish`.
+            return Err(io::Error::other("the blob writer stopped"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -775,11 +775,6 @@ pub struct Opened {
     chunk_min: Option<u64>,
 }
 
-/// Blobs larger than this go in chunks of this size when the registry names no chunk
-/// size: a request per 64 MiB stays under the body limits of proxies in front of
-/// registries.
-const CHUNK_WITHOUT_HINT: u64 = 64 << 20;
-
 /// What a blob is uploaded from.
 enum Source<'a> {
     File(&'a std::path::Path),
@@ -830,9 +825,9 @@ pub struct Upload {
 }
 
 impl Upload {
-    /// Sends the blob in `file`: in one `PUT` (a monolithic upload) when it is small and
-    /// the registry names no chunk size, else in `PATCH` chunks with `Content-Range` and a
-    /// closing `PUT`; `progress` is told each piece's length.
+    /// Sends the blob in `file`: in one `PUT` (a monolithic upload), or in `PATCH` chunks
+    /// with `Content-Range` and a closing `PUT` when the registry names a chunk size
+    /// (`OCI-Chunk-Min-Length`); `progress` is told each piece's length.
     pub async fn put_file(
         self,
         digest: &berth_image::Digest,
@@ -858,11 +853,9 @@ impl Upload {
         len: u64,
         progress: impl Fn(u64) + Send + Sync + Clone + 'static,
     ) -> Result<()> {
-        let chunk = match self.opened.chunk_min {
-            Some(min) => Some(min.max(1 << 20)),
-            None if len > CHUNK_WITHOUT_HINT => Some(CHUNK_WITHOUT_HINT),
-            None => None,
-        };
+        // Chunks of at least the size the registry asks for (and 1 MiB); a monolithic
+        // PUT where it asks for none.
+        let chunk = self.opened.chunk_min.map(|min| min.max(1 << 20));
         let mut location = self.opened.location.clone();
         let mut offset = 0;
         let mut body = None;

@@ -789,6 +789,17 @@ impl BlobWriter {
     }
 }
 
+/// A writer given up on (an error elsewhere) still waits for its thread, so that the
+/// temporary file is gone when the caller returns.
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let sent = self.tx.as_ref().map(|tx| tx.send(buf.to_vec()));

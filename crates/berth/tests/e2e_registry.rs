@@ -28,17 +28,6 @@ struct TlsFiles<'a> {
 
 impl Registry {
     fn start(dir: &Path, htpasswd: Option<&Path>) -> Registry {
-        Self::start_on("127.0.0.1", dir, htpasswd, None)
-    }
-
-    fn start_on(ip: &str, dir: &Path, htpasswd: Option<&Path>, tls: Option<TlsFiles>) -> Registry {
-        let port = std::net::TcpListener::bind(format!("{ip}:0"))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let host = format!("{ip}:{port}");
-        std::fs::create_dir_all(dir.join("storage")).unwrap();
         let auth = htpasswd
             .map(|p| {
                 format!(
@@ -47,6 +36,18 @@ impl Registry {
                 )
             })
             .unwrap_or_default();
+        Self::start_on("127.0.0.1", dir, &auth, None)
+    }
+
+    /// A registry on `ip` with `auth` (the config's `auth:` block, or nothing) and TLS.
+    fn start_on(ip: &str, dir: &Path, auth: &str, tls: Option<TlsFiles>) -> Registry {
+        let port = std::net::TcpListener::bind(format!("{ip}:0"))
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("{ip}:{port}");
+        std::fs::create_dir_all(dir.join("storage")).unwrap();
         let tls = tls
             .map(|t| {
                 let clients = t
@@ -435,6 +436,252 @@ fn basic_auth_from_the_clients_config() {
     // The password never reaches the daemon's log.
     assert!(!d.daemon_log().contains("s3cret"));
 }
+
+/// `tests/compat/token_server.py`: Docker's token server for distribution's `auth: token`
+/// mode (JWTs it signs with a certificate the registry trusts); stopped on drop.
+struct TokenServer {
+    child: Child,
+    /// `http://127.0.0.1:<port>/token`.
+    realm: String,
+}
+
+impl TokenServer {
+    fn start(key: &Path, cert: &Path) -> TokenServer {
+        use std::io::BufRead;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/token_server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg("--key")
+            .arg(key)
+            .arg("--cert")
+            .arg(cert)
+            .args(["--issuer", "berth-test-issuer", "--service", "berth-test"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the token server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .expect("PORT line")
+            .to_string();
+        TokenServer {
+            child,
+            realm: format!("http://127.0.0.1:{port}/token"),
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// distribution 2.8 behind a token server (Docker Hub's scheme): anonymous pulls of a public
+/// repository, a private one denied until `docker login`, which gets an identity (refresh)
+/// token that later pulls and pushes trade for access tokens; zstd layers and a multi-arch
+/// index seeded by skopeo, pulled by platform, and the zstd image pushed as it came.
+#[test]
+fn token_auth_zstd_and_multi_arch_with_a_real_registry() {
+    if !prerequisites() || !berth_testkit::require_program("openssl", "openssl") {
+        return;
+    }
+    let d = TestDaemon::start();
+    let pki = d.dir.join("token-pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth test token issuer",
+        ],
+    );
+    let tokens = TokenServer::start(&pki.join("token.key"), &pki.join("token.crt"));
+    let auth = format!(
+        "auth:\n  token:\n    realm: {}\n    service: berth-test\n    issuer: berth-test-issuer\n    rootcertbundle: {}\n",
+        tokens.realm,
+        pki.join("token.crt").display()
+    );
+    let reg = Registry::start_on("127.0.0.1", &d.dir.join("reg-token"), &auth, None);
+    let h = &reg.host;
+    let tar = make_archive(&d, "tok/img:v1", "behind-tokens");
+    // Its own top layer, so that the zstd blob is the one the daemon keeps for it.
+    let zstd_tar = make_archive(&d, "tok/zstd:v1", "zstd-layers");
+    for (repo, extra) in [
+        ("public/img:v1", vec![]),
+        ("private/img:v1", vec![]),
+        (
+            "zstd/img:v1",
+            vec!["--format", "oci", "--dest-compress-format", "zstd"],
+        ),
+    ] {
+        let mut args = vec![
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "alice:s3cret",
+        ];
+        args.extend(extra);
+        let archive = if repo.starts_with("zstd/") {
+            &zstd_tar
+        } else {
+            &tar
+        };
+        let src = format!("docker-archive:{}", archive.display());
+        let dst = format!("docker://{h}/{repo}");
+        args.extend([src.as_str(), dst.as_str()]);
+        skopeo(&args);
+    }
+
+    // Anonymous: public pulled, private denied.
+    let public = format!("{h}/public/img:v1");
+    d.docker(&["pull", &public]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &public, "cat", "/f"]).out(),
+        "behind-tokens"
+    );
+    let private = format!("{h}/private/img:v1");
+    let o = d.docker(&["pull", &private]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(o.stderr.contains("pull access denied for"), "{}", o.stderr);
+    let o = d.docker_stdin(&["login", "-u", "alice", "--password-stdin", h], b"wrong\n");
+    assert_eq!(o.code, 1, "{}", o.all());
+    let o = d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", h],
+        b"s3cret\n",
+    );
+    assert!(o.stdout.contains("Login Succeeded"), "{}", o.all());
+    // The registry issued an identity token: the CLI keeps it instead of the password.
+    let cfg = std::fs::read_to_string(d.docker_config.join("config.json")).unwrap();
+    assert!(cfg.contains("identitytoken"), "{cfg}");
+    d.docker(&["pull", &private]).ok();
+    let pushed = format!("{h}/private/pushed:v2");
+    d.docker(&["tag", &private, &pushed]).ok();
+    d.docker(&["push", &pushed]).ok();
+    d.docker(&["logout", h]).ok();
+    d.docker(&["rmi", &private]).ok();
+    assert_eq!(d.docker(&["pull", &private]).code, 1);
+
+    // zstd layers: pulled, run, and pushed back as zstd (no recompression).
+    let zstd = format!("{h}/zstd/img:v1");
+    d.docker(&["pull", &zstd]).ok();
+    assert_eq!(
+        d.docker(&["run", "--rm", &zstd, "cat", "/f"]).out(),
+        "zstd-layers"
+    );
+    d.docker_stdin(
+        &["login", "-u", "alice", "--password-stdin", h],
+        b"s3cret\n",
+    )
+    .ok();
+    let again = format!("{h}/zstd/again:v1");
+    d.docker(&["tag", &zstd, &again]).ok();
+    d.docker(&["push", &again]).ok();
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        "alice:s3cret",
+        &format!("docker://{again}"),
+    ]);
+    assert!(
+        raw.contains("application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{raw}"
+    );
+
+    // A multi-arch index (amd64 and arm64 manifests over the same layers): the host's
+    // platform by default, another with --platform.
+    let layout = d.dir.join("multi");
+    skopeo(&[
+        "copy",
+        &format!("docker-archive:{}", tar.display()),
+        &format!("oci:{}:v1", layout.display()),
+    ]);
+    let o = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(MAKE_INDEX)
+        .arg(&layout)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "alice:s3cret",
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{h}/multi/img:v1"),
+    ]);
+    let multi = format!("{h}/multi/img:v1");
+    d.docker(&["pull", &multi]).ok();
+    assert_eq!(d.inspect(&multi, "{{.Architecture}}"), "amd64");
+    assert_eq!(
+        d.docker(&["run", "--rm", &multi, "cat", "/f"]).out(),
+        "behind-tokens"
+    );
+    d.docker(&["rmi", &multi]).ok();
+    d.docker(&["pull", "--platform", "linux/arm64", &multi])
+        .ok();
+    assert_eq!(d.inspect(&multi, "{{.Architecture}}"), "arm64");
+    let o = d.docker(&["pull", "--platform", "linux/s390x", &multi]);
+    assert_eq!(o.code, 1, "{}", o.all());
+    assert!(
+        o.stderr.contains("no matching manifest for linux/s390x"),
+        "{}",
+        o.stderr
+    );
+}
+
+/// Turns the OCI layout in argv[1] (one amd64 image tagged v1) into an index of an amd64
+/// and an arm64 manifest (the arm64 config differs only in its architecture).
+const MAKE_INDEX: &str = r#"
+import hashlib, json, os, sys
+out = sys.argv[1]
+def put(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(f"{out}/blobs/sha256/{h}", "wb").write(b)
+    return "sha256:" + h, len(b)
+def get(d):
+    return open(f"{out}/blobs/sha256/{d.split(':')[1]}", "rb").read()
+index = json.load(open(f"{out}/index.json"))
+desc = index["manifests"][0]
+man = json.loads(get(desc["digest"]))
+cfg = json.loads(get(man["config"]["digest"]))
+cfg["architecture"] = "arm64"
+cd, cn = put(json.dumps(cfg).encode())
+arm = dict(man, config=dict(man["config"], digest=cd, size=cn))
+ad, an = put(json.dumps(arm).encode())
+mt = man.get("mediaType", "application/vnd.oci.image.manifest.v1+json")
+entries = [
+    {"mediaType": mt, "digest": desc["digest"], "size": desc["size"], "platform": {"architecture": "amd64", "os": "linux"}},
+    {"mediaType": mt, "digest": ad, "size": an, "platform": {"architecture": "arm64", "os": "linux"}},
+]
+idx = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}).encode()
+xd, xn = put(idx)
+index["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": xd, "size": xn,
+                       "annotations": {"org.opencontainers.image.ref.name": "v1"}}]
+json.dump(index, open(f"{out}/index.json", "w"))
+"#;
 
 /// `tests/compat/fake_registry.py`: Bearer tokens and hostile behaviours; stopped on drop.
 struct FakeRegistry {
@@ -1170,7 +1417,7 @@ fn tls_with_certs_d_cas_and_client_certificates() {
     let open = Registry::start_on(
         &addr.ip,
         &d.dir.join("reg-tls"),
-        None,
+        "",
         Some(TlsFiles {
             cert: &cert,
             key: &key,
@@ -1180,7 +1427,7 @@ fn tls_with_certs_d_cas_and_client_certificates() {
     let mutual = Registry::start_on(
         &addr.ip,
         &d.dir.join("reg-mtls"),
-        None,
+        "",
         Some(TlsFiles {
             cert: &cert,
             key: &key,

@@ -227,3 +227,51 @@ fn api_errors_through_docker_cli() {
         o.stderr
     );
 }
+
+/// Exec instances live as long as their container, however it goes: `rm -f`, `--rm` when it
+/// exits, or `container prune` (dockerd keeps them until then, and frees them then).
+#[test]
+fn exec_records_go_with_their_container() {
+    daemon!(d);
+    let exec_in = |name: &str| -> String {
+        let r = d.post_json(
+            &format!("/containers/{name}/exec"),
+            r#"{"Cmd":["true"],"AttachStdout":true}"#,
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["Id"].as_str().unwrap().to_string();
+        let r = d.post_json(&format!("/exec/{id}/start"), r#"{"Detach":true}"#);
+        assert!(r.status < 300, "{}", r.text());
+        assert_eq!(d.get(&format!("/exec/{id}/json")).status, 200);
+        id
+    };
+    let gone = |id: &str| {
+        // Removal finishes after the answer to the request that caused it.
+        for _ in 0..100 {
+            if d.get(&format!("/exec/{id}/json")).status == 404 {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("exec {id} outlived its container");
+    };
+    d.docker(&["run", "-d", "--name", "ex-rm", "busybox", "sleep", "100"])
+        .ok();
+    let a = exec_in("ex-rm");
+    d.docker(&["rm", "-f", "ex-rm"]).ok();
+    gone(&a);
+
+    d.docker(&["run", "-d", "--rm", "--name", "ex-auto", "busybox", "sleep", "100"])
+        .ok();
+    let b = exec_in("ex-auto");
+    d.docker(&["kill", "ex-auto"]).ok();
+    gone(&b);
+
+    d.docker(&["run", "-d", "--name", "ex-prune", "busybox", "sleep", "100"])
+        .ok();
+    let c = exec_in("ex-prune");
+    d.docker(&["kill", "ex-prune"]).ok();
+    assert_eq!(d.get(&format!("/exec/{c}/json")).status, 200);
+    d.docker(&["container", "prune", "-f"]).ok();
+    gone(&c);
+}

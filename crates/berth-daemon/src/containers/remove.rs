@@ -75,6 +75,8 @@ pub async fn remove(
         ])?
         .map_err(|r| crate::DaemonError::Other(format!("remove: {r:?}")))?;
     daemon.containers.remove(&id);
+    // Its exec instances go with it, whichever way it went (rm, --rm, prune).
+    super::exec::forget_container(daemon, &id);
     daemon.container_event(c, "destroy", &[]);
     if internal {
         // Auto-remove (`--rm`) takes the container's anonymous volumes with it, as dockerd.

@@ -238,7 +238,6 @@ async fn container_route(
             if req.qbool("v") {
                 crate::volumes::remove_anonymous(daemon, &c.snapshot().mounts);
             }
-            containers::exec::forget_container(daemon, &c.id);
             Ok(http::no_content())
         }
         (&M::POST, ["pause"]) => {

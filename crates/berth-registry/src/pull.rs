@@ -342,30 +342,19 @@ pub async fn pull(
         let id = short(&layer.digest);
         let total = layer.size.max(0) as u64;
         send(&events, &id, LayerStatus::Extracting { current: 0, total }).await;
-        if store.has_layer(chain) {
-            // Unpacked while it downloaded.
-            send(
-                &events,
-                &id,
-                LayerStatus::Extracting {
-                    current: total,
-                    total,
-                },
-            )
-            .await;
-            send(&events, &id, LayerStatus::PullComplete).await;
-            continue;
-        }
-        let parent = i.checked_sub(1).map(|p| chains[p].clone());
-        let (s, blob, diff) = (store.clone(), layer.digest.clone(), diff_ids[i].clone());
-        let applied = tokio::task::spawn_blocking(move || {
-            s.apply_layer_blob(parent.as_ref(), &blob, Some(&diff))
-        })
-        .await
-        .map_err(|e| Error::Transport(format!("unpack task: {e}")));
-        if let Err(e) = applied.and_then(|r| r.map_err(Error::from)) {
-            result = Err(e);
-            break;
+        // A layer already there was unpacked while it downloaded.
+        if !store.has_layer(chain) {
+            let parent = i.checked_sub(1).map(|p| chains[p].clone());
+            let (s, blob, diff) = (store.clone(), layer.digest.clone(), diff_ids[i].clone());
+            let applied = tokio::task::spawn_blocking(move || {
+                s.apply_layer_blob(parent.as_ref(), &blob, Some(&diff))
+            })
+            .await
+            .map_err(|e| Error::Transport(format!("unpack task: {e}")));
+            if let Err(e) = applied.and_then(|r| r.map_err(Error::from)) {
+                result = Err(e);
+                break;
+            }
         }
         send(
             &events,

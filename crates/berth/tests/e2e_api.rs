@@ -261,8 +261,10 @@ fn exec_records_go_with_their_container() {
     d.docker(&["rm", "-f", "ex-rm"]).ok();
     gone(&a);
 
-    d.docker(&["run", "-d", "--rm", "--name", "ex-auto", "busybox", "sleep", "100"])
-        .ok();
+    d.docker(&[
+        "run", "-d", "--rm", "--name", "ex-auto", "busybox", "sleep", "100",
+    ])
+    .ok();
     let b = exec_in("ex-auto");
     d.docker(&["kill", "ex-auto"]).ok();
     gone(&b);

@@ -440,47 +440,30 @@ fn basic_auth_from_the_clients_config() {
 /// `tests/compat/token_server.py`: Docker's token server for distribution's `auth: token`
 /// mode (JWTs it signs with a certificate the registry trusts); stopped on drop.
 struct TokenServer {
-    child: Child,
+    _server: ScriptServer,
     /// `http://127.0.0.1:<port>/token`.
     realm: String,
 }
 
 impl TokenServer {
     fn start(key: &Path, cert: &Path) -> TokenServer {
-        use std::io::BufRead;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/token_server.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg("--key")
-            .arg(key)
-            .arg("--cert")
-            .arg(cert)
-            .args(["--issuer", "berth-test-issuer", "--service", "berth-test"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the token server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .expect("PORT line")
-            .to_string();
+        let server = ScriptServer::start(
+            "token_server.py",
+            &[
+                "--key".as_ref(),
+                key.as_os_str(),
+                "--cert".as_ref(),
+                cert.as_os_str(),
+                "--issuer".as_ref(),
+                "berth-test-issuer".as_ref(),
+                "--service".as_ref(),
+                "berth-test".as_ref(),
+            ],
+        );
         TokenServer {
-            child,
-            realm: format!("http://127.0.0.1:{port}/token"),
+            realm: format!("http://127.0.0.1:{}/token", server.port),
+            _server: server,
         }
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -683,25 +666,26 @@ index["manifests"] = [{"mediaType": "application/vnd.oci.image.index.v1+json", "
 json.dump(index, open(f"{out}/index.json", "w"))
 "#;
 
-/// `tests/compat/fake_registry.py`: Bearer tokens and hostile behaviours; stopped on drop.
-struct FakeRegistry {
+/// A python server of `tests/compat/` that prints `PORT <n>` when it listens and stops when
+/// its stdin closes; killed on drop.
+struct ScriptServer {
     child: Child,
-    host: String,
+    port: String,
 }
 
-impl FakeRegistry {
-    fn start(layout: &Path, marker: &str) -> FakeRegistry {
+impl ScriptServer {
+    fn start(script: &str, args: &[&std::ffi::OsStr]) -> ScriptServer {
         use std::io::BufRead;
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/fake_registry.py");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/compat")
+            .join(script);
         let mut child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg("--layout")
-            .arg(layout)
-            .args(["--marker", marker])
+            .arg(path)
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("start the fake registry");
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -709,20 +693,41 @@ impl FakeRegistry {
         let port = line
             .trim()
             .strip_prefix("PORT ")
-            .expect("PORT line")
+            .unwrap_or_else(|| panic!("{script} printed no PORT line: {line:?}"))
             .to_string();
-        FakeRegistry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-        }
+        ScriptServer { child, port }
     }
 }
 
-impl Drop for FakeRegistry {
+impl Drop for ScriptServer {
     fn drop(&mut self) {
         drop(self.child.stdin.take());
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `tests/compat/fake_registry.py`: Bearer tokens and hostile behaviours; stopped on drop.
+struct FakeRegistry {
+    _server: ScriptServer,
+    host: String,
+}
+
+impl FakeRegistry {
+    fn start(layout: &Path, marker: &str) -> FakeRegistry {
+        let server = ScriptServer::start(
+            "fake_registry.py",
+            &[
+                "--layout".as_ref(),
+                layout.as_os_str(),
+                "--marker".as_ref(),
+                marker.as_ref(),
+            ],
+        );
+        FakeRegistry {
+            host: format!("127.0.0.1:{}", server.port),
+            _server: server,
+        }
     }
 }
 

@@ -41,11 +41,11 @@ import hashlib
 import io
 import json
 import os
-import sys
 import tarfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import serve_until_stdin_closes
 
 TOKEN_PUBLIC = "tok-public"
 TOKEN_PRIVATE = "tok-private"
@@ -348,12 +348,7 @@ def main():
                 return
             self.send(200, body, "application/octet-stream")
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    srv.daemon_threads = True
-    print(f"PORT {srv.server_address[1]}", flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    sys.stdin.read()
-    srv.shutdown()
+    serve_until_stdin_closes(H)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ import base64
 import json
 import os
 import subprocess
-import sys
-import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import serve_until_stdin_closes
 
 USERS = {"alice": "s3cret"}
 REFRESH = {}
@@ -125,12 +125,7 @@ def main():
             scopes = " ".join(form.get("scope", [])).split()
             self.answer(account, scopes, form.get("access_type") == ["offline"])
 
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-    srv.daemon_threads = True
-    print(f"PORT {srv.server_address[1]}", flush=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    sys.stdin.read()
-    srv.shutdown()
+    serve_until_stdin_closes(H)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ pub mod events;
 pub mod ids;
 pub mod images;
 pub mod networks;
+pub mod phase;
 pub mod server;
 pub mod state_dirs;
 pub mod store;

@@ -100,6 +100,8 @@ pub(crate) struct Created {
     pub pid: i32,
     pub sync: OwnedFd,
     pub pty_master: Option<OwnedFd>,
+    /// Microseconds of the steps of `create`, for the daemon's phase trace.
+    pub phases: Vec<(&'static str, u64)>,
 }
 
 /// How the child joins or creates namespaces.
@@ -281,7 +283,15 @@ pub(crate) fn create(
     }
     let userns = id_maps.is_some();
 
+    let mut phases = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        phases.push((name, clock.elapsed().as_micros() as u64));
+        clock = std::time::Instant::now();
+    };
+    lap("create.namespaces_and_cgroup_files");
     crate::seccomp::prepare(&mode).map_err(fail)?;
+    lap("create.seccomp_compile");
     // Non-dumpable until execve (which resets it): a container process cannot open the
     // child's /proc/<pid>/exe, fds, mem or environ while it is still ours, even once the
     // child has dropped to the container's capabilities (CVE-2019-5736). Set here, before
@@ -344,10 +354,12 @@ pub(crate) fn create(
             _ => return Err(abort(fail("container init exited during setup"))),
         }
     }
+    lap("create.clone_and_init_setup");
     Ok(Created {
         pid,
         sync: parent_sock,
         pty_master,
+        phases,
     })
 }
 

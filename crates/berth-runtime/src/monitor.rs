@@ -188,6 +188,13 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 fn run(o: &Options) -> Result<i32, StartError> {
+    // Steps until the container exists, reported with its pid (the daemon's phase trace).
+    let mut phases: Vec<(&'static str, u64)> = Vec::new();
+    let mut clock = std::time::Instant::now();
+    let mut lap = |phases: &mut Vec<(&'static str, u64)>, name: &'static str| {
+        phases.push((name, clock.elapsed().as_micros() as u64));
+        clock = std::time::Instant::now();
+    };
     let _ = nix::unistd::setsid();
     let sigfd = sigchld_fd()?;
     let bundle = std::fs::canonicalize(&o.bundle)
@@ -222,6 +229,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         process = None;
     }
 
+    lap(&mut phases, "monitor.read_spec");
     // Socket first, so a daemon never sees a pid without a socket to connect to.
     let sock_path = bundle.join("monitor.sock");
     let _ = std::fs::remove_file(&sock_path);
@@ -257,6 +265,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
             .map_err(|e| cleanup_sock(err(format!("read cgroup of {}: {e}", o.target_pid))))?;
     }
 
+    lap(&mut phases, "monitor.socket_and_cgroup");
     // Stdio.
     let mut stdin_w = None;
     let mut out_r = None;
@@ -328,6 +337,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         },
         _ => unreachable!(),
     };
+    lap(&mut phases, "monitor.stdio");
     let created = match container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty) {
         Ok(c) => c,
         Err(e) => {
@@ -368,9 +378,12 @@ fn run(o: &Options) -> Result<i32, StartError> {
         created.pid.to_string().as_bytes(),
         secret,
     );
+    lap(&mut phases, "monitor.log_and_pid_files");
     {
+        phases.extend(created.phases.iter().copied());
+        let line = serde_json::json!({ "pid": created.pid, "phases": phases });
         let mut out = io::stdout();
-        let _ = writeln!(out, "{{\"pid\":{}}}", created.pid);
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
     // Close stdout so the daemon's read sees EOF; keep fd 1 valid (/dev/null).

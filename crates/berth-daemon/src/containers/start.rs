@@ -4,6 +4,7 @@ use super::monitor_link::{self, MonitorSpec};
 use super::{Container, Lifecycle};
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
+use crate::phase::phase;
 use berth_api::ApiError;
 use std::sync::Arc;
 
@@ -38,7 +39,9 @@ pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
 
 /// Starts a container; the caller holds `op_lock`.
 pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
+    let _whole = phase("start", &c.id);
     // Addresses and published ports first: /etc/hosts names the container's addresses.
+    let net_phase = phase("start.network.prepare", &c.id);
     let mut net_prep = match crate::networks::endpoints::prepare(daemon, c) {
         Ok(p) => p,
         Err(e) => {
@@ -48,7 +51,9 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             return Err(e);
         }
     };
+    drop(net_phase);
     let rec = c.snapshot();
+    let etc_phase = phase("start.etc_files", &c.id);
     let etc = match crate::networks::etc_files::generate(daemon, &rec) {
         Ok(f) => f,
         Err(e) => {
@@ -59,6 +64,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             return Err(e.into());
         }
     };
+    drop(etc_phase);
     net_prep.dns_upstreams = etc.dns_upstreams.clone();
     // `--network container:<id>`: the other container's network namespace.
     let join_netns = match rec.host_config.network_mode.strip_prefix("container:") {
@@ -78,6 +84,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         }
         None => None,
     };
+    let resolve_phase = phase("start.volumes_and_namespaces", &c.id);
     let volume_mounts = match crate::volumes::mounts::resolve(daemon, &rec) {
         Ok(v) => v,
         Err(e) => {
@@ -100,12 +107,14 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             return Err(e);
         }
     };
+    drop(resolve_phase);
     let lowers = daemon.images.lower_dirs(&rec.image_id)?;
     let cgroup = daemon.cgroup_path(&rec);
     let prep_paths = paths.clone();
     let prep_rec = rec.clone();
     let nnp_default = daemon.config.no_new_privileges;
     let remap = daemon.config.remap.clone();
+    let bundle_phase = phase("start.rootfs_and_bundle", &c.id);
     let prepared = tokio::task::spawn_blocking(move || -> Result<()> {
         // upper/ and rootfs/ keep 0755: the overlay's root directory is the container's `/`.
         for d in [prep_paths.upper(), prep_paths.work(), prep_paths.rootfs()] {
@@ -116,6 +125,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             .map_err(|e| DaemonError::io(format!("create {}", prep_paths.bundle.display()), e))?;
         let _ = std::fs::remove_file(prep_paths.exit_file());
         crate::userns::prepare_container_dirs(remap.as_ref(), &prep_paths)?;
+        let mount_phase = phase("start.rootfs_and_bundle.overlay", &prep_rec.id);
         berth_image::snapshot::mount_overlay(
             &lowers,
             &prep_paths.upper(),
@@ -123,6 +133,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             &prep_paths.rootfs(),
         )
         .map_err(|e| DaemonError::Other(format!("mount rootfs of {}: {e}", prep_rec.id)))?;
+        drop(mount_phase);
         let built = (|| {
             if shared.mount_own_shm {
                 let owner = remap.as_ref().map_or((0, 0), |r| (r.root_uid, r.root_gid));
@@ -163,6 +174,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     })
     .await
     .map_err(|e| DaemonError::Other(format!("start task: {e}")))?;
+    drop(bundle_phase);
     if let Err(e) = prepared {
         crate::networks::endpoints::release(daemon, c).await;
         c.rec().state.error = e.to_string();
@@ -206,6 +218,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         stdin_once: rec.config.stdin_once,
         exec: None,
     };
+    let monitor_phase = phase("start.monitor_and_runtime", &c.id);
     let (pid, monitor_pid) = match monitor_link::spawn(daemon, &spec).await {
         Ok(p) => p,
         Err(e) => {
@@ -239,7 +252,9 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             return Err(e);
         }
     };
+    drop(monitor_phase);
     // The init exists but has not started: give it its network before it runs.
+    let plumb_phase = phase("start.network.plumb", &c.id);
     if let Err(e) = crate::networks::endpoints::plumb(daemon, c, pid, net_prep).await {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
@@ -268,6 +283,8 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         end_failed_start(daemon, c);
         return Err(e);
     }
+    drop(plumb_phase);
+    let record_phase = phase("start.record", &c.id);
     {
         let mut r = c.rec();
         r.state.running = true;
@@ -291,6 +308,8 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     crate::networks::endpoints::endpoint_events(daemon, c, "connect");
     let plan = c.rec().mount_plan.clone();
     crate::volumes::mount_events(daemon, &c.id, &plan);
+    drop(record_phase);
+    let _link = phase("start.link", &c.id);
     monitor_link::link_container(daemon, c, true).await?;
     daemon.container_event(c, "start", &[]);
     Ok(())

@@ -34,6 +34,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let method = req.method().clone();
                     let uri = req.uri().clone();
+                    let began = std::time::Instant::now();
                     let resp = std::panic::AssertUnwindSafe(router::route(daemon, req))
                         .catch_unwind()
                         .await
@@ -43,7 +44,11 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                                 "internal error: handler panicked",
                             ))
                         });
-                    tracing::debug!("{method} {uri} -> {}", resp.status().as_u16());
+                    tracing::debug!(
+                        "{method} {uri} -> {} ({} µs to the answer's head)",
+                        resp.status().as_u16(),
+                        began.elapsed().as_micros()
+                    );
                     Ok::<_, std::convert::Infallible>(resp)
                 }
             });

@@ -21,6 +21,22 @@ use std::path::{Path, PathBuf};
 pub(crate) const MSG_GO: u8 = b'G';
 pub(crate) const MSG_PTY: u8 = b'P';
 pub(crate) const MSG_READY: u8 = b'R';
+
+/// The container init's setup steps and their µs, sent after `MSG_READY` as `name=us`
+/// lines for the daemon's phase trace. Only the forked child (one thread) touches it.
+static INIT_LAPS: std::sync::Mutex<Laps> = std::sync::Mutex::new((Vec::new(), None));
+
+/// Steps so far, and when the current one began.
+type Laps = (Vec<(&'static str, u64)>, Option<std::time::Instant>);
+
+/// Ends the init's current setup step, named `name`.
+fn init_lap(name: &'static str) {
+    let mut l = INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner());
+    let now = std::time::Instant::now();
+    let us = l.1.map_or(0, |t| now.duration_since(t).as_micros() as u64);
+    l.0.push((name, us));
+    l.1 = Some(now);
+}
 pub(crate) const MSG_ERROR: u8 = b'E';
 
 /// Default PATH when the process env has none (Docker's).
@@ -102,6 +118,8 @@ pub(crate) struct Created {
     pub pty_master: Option<OwnedFd>,
     /// Microseconds of the steps of `create`, for the daemon's phase trace.
     pub phases: Vec<(&'static str, u64)>,
+    /// Those of the init's own setup (inside `create.clone_and_init_setup`).
+    pub init_phases: Vec<(String, u64)>,
 }
 
 /// How the child joins or creates namespaces.
@@ -343,13 +361,22 @@ pub(crate) fn create(
     }
 
     let mut pty_master = None;
+    let init_laps: Vec<(String, u64)>;
     let mut buf = [0u8; 4096];
     loop {
         let (n, fd) = sys::recv_msg(parent_sock.as_raw_fd(), &mut buf)
             .map_err(|e| abort(fail(format!("read from container init: {e}"))))?;
         match buf[..n].first() {
             Some(&MSG_PTY) => pty_master = fd,
-            Some(&MSG_READY) => break,
+            Some(&MSG_READY) => {
+                let laps = String::from_utf8_lossy(&buf[1..n]).into_owned();
+                init_laps = laps
+                    .lines()
+                    .filter_map(|l| l.split_once('='))
+                    .filter_map(|(k, v)| Some((k.to_string(), v.parse::<u64>().ok()?)))
+                    .collect();
+                break;
+            }
             Some(&MSG_ERROR) => return Err(abort(StartError::decode(&buf[..n]))),
             _ => return Err(abort(fail("container init exited during setup"))),
         }
@@ -360,6 +387,7 @@ pub(crate) fn create(
         sync: parent_sock,
         pty_master,
         phases,
+        init_phases: init_laps,
     })
 }
 
@@ -416,6 +444,7 @@ fn child(
     stdio: ChildStdio,
     tty: bool,
 ) -> Result<Never, StartError> {
+    init_lap("init.start");
     reset_signals();
     // Until execve, `docker top` or a process joining the container would otherwise see
     // the monitor's command line, which names host paths (like runc shows `runc init`).
@@ -434,6 +463,7 @@ fn child(
     }
     drop(join);
     let _ = nix::unistd::setsid();
+    init_lap("init.join_namespaces");
 
     let (process, init) = match mode {
         Mode::Init { spec, rootfs, init } => {
@@ -541,8 +571,11 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
         });
     if new_mnt {
         rootfs::prepare(spec, rootfs).map_err(fail)?;
+        init_lap("init.rootfs_mounts");
         rootfs::pivot(rootfs).map_err(fail)?;
+        init_lap("init.pivot_root");
         rootfs::create_devices(spec).map_err(fail)?;
+        init_lap("init.devices");
     } else {
         return Err(fail("a container needs its own mount namespace"));
     }
@@ -565,6 +598,7 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
     if new_net {
         sys::loopback_up().map_err(|e| fail(format!("bring up lo: {e}")))?;
     }
+    init_lap("init.tty_hostname_loopback");
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
         // SAFETY: pointer and length of a live byte slice.
         if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
@@ -589,6 +623,7 @@ fn setup_container(spec: &Spec, rootfs: &Path, sock: RawFd, tty: bool) -> Result
         rootfs::mask_paths(l.masked_paths().as_deref().unwrap_or(&[])).map_err(fail)?;
         rootfs::readonly_paths(l.readonly_paths().as_deref().unwrap_or(&[])).map_err(fail)?;
     }
+    init_lap("init.sysctls_masked_and_readonly_paths");
     // Docker creates a missing working directory.
     let cwd = process.cwd();
     if cwd.is_absolute() && !cwd.exists() {
@@ -817,7 +852,13 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
         .map_err(|_| fail("NUL in env"))?;
 
     sys::cloexec_from(3).map_err(|e| fail(format!("close fds: {e}")))?;
-    send(sock, &[MSG_READY]).map_err(|e| fail(e.to_string()))?;
+    init_lap("init.process_settings");
+    let mut ready = vec![MSG_READY];
+    for (name, us) in &INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner()).0 {
+        ready.extend_from_slice(format!("{name}={us}\n").as_bytes());
+    }
+    ready.truncate(4000);
+    send(sock, &ready).map_err(|e| fail(e.to_string()))?;
     let mut b = [0u8; 16];
     match sys::recv_msg(sock, &mut b) {
         Ok((n, _)) if n > 0 && b[0] == MSG_GO => {}

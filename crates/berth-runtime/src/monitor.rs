@@ -380,8 +380,11 @@ fn run(o: &Options) -> Result<i32, StartError> {
     );
     lap(&mut phases, "monitor.log_and_pid_files");
     {
-        phases.extend(created.phases.iter().copied());
-        let line = serde_json::json!({ "pid": created.pid, "phases": phases });
+        let mut all: Vec<(String, u64)> =
+            phases.iter().map(|(n, us)| (n.to_string(), *us)).collect();
+        all.extend(created.phases.iter().map(|(n, us)| (n.to_string(), *us)));
+        all.extend(created.init_phases.iter().cloned());
+        let line = serde_json::json!({ "pid": created.pid, "phases": all });
         let mut out = io::stdout();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();

@@ -137,7 +137,12 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
     }
     let pid = v.get("pid").and_then(|p| p.as_i64()).unwrap_or(0);
     // The monitor's own steps, for the phase trace (see crate::phase).
-    for step in v.get("phases").and_then(|p| p.as_array()).into_iter().flatten() {
+    for step in v
+        .get("phases")
+        .and_then(|p| p.as_array())
+        .into_iter()
+        .flatten()
+    {
         if let (Some(name), Some(us)) = (
             step.get(0).and_then(|n| n.as_str()),
             step.get(1).and_then(|n| n.as_u64()),

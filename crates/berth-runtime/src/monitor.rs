@@ -347,6 +347,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
             return Err(cleanup_sock(e));
         }
     };
+    lap(&mut phases, "monitor.create_container");
     drop(spec);
     drop(process);
 

@@ -205,3 +205,45 @@ fn graceful_stop_keeps_containers() {
     d.docker(&["rm", "-f", "keep"]).ok();
     assert!(d.container_ids().is_empty());
 }
+
+/// A data root whose store a newer berth wrote is refused with a clear message, and left
+/// as it was; this berth's own store records its schema version.
+#[test]
+fn a_newer_data_root_is_refused() {
+    daemon!(d);
+    d.docker(&["create", "--name", "kept", "busybox", "true"])
+        .ok();
+    let mut d = d;
+    d.stop_daemon();
+    let db = d.data_root.join("berth.db");
+    use redb::ReadableTable;
+    let meta = redb::TableDefinition::<&str, u64>::new("meta");
+    let version = {
+        let store = redb::Database::create(&db).unwrap();
+        let txn = store.begin_write().unwrap();
+        let v = {
+            let mut t = txn.open_table(meta).unwrap();
+            let v = t.get("schema_version").unwrap().unwrap().value();
+            t.insert("schema_version", v + 1).unwrap();
+            v
+        };
+        txn.commit().unwrap();
+        v
+    };
+    assert!(version >= 1);
+    let o = common::run_cmd(d.daemon_command(), None, Duration::from_secs(30));
+    assert_ne!(o.code, 0, "a daemon started on a newer store: {o:?}");
+    assert!(o.all().contains("was written by a newer berth"), "{o:?}");
+    // Put back as it was, the store opens again with everything in it.
+    {
+        let store = redb::Database::create(&db).unwrap();
+        let txn = store.begin_write().unwrap();
+        txn.open_table(meta)
+            .unwrap()
+            .insert("schema_version", version)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    d.restart_daemon();
+    assert_eq!(d.inspect("kept", "{{.Name}}"), "/kept");
+}

@@ -6,7 +6,7 @@
 
 mod redb_store;
 
-pub use redb_store::RedbStore;
+pub use redb_store::{RedbStore, SCHEMA_VERSION};
 
 use crate::error::Result;
 
@@ -87,6 +87,59 @@ pub trait Store: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_versions_are_recorded_migrated_and_refused_when_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.db");
+        // A store from before versioning: the tables, a record, no version.
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn
+                    .open_table(redb::TableDefinition::<&str, &[u8]>::new("names"))
+                    .unwrap();
+                t.insert("old", b"id1".as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(
+            store.get(Table::Names, "old").unwrap(),
+            Some(b"id1".to_vec())
+        );
+        drop(store);
+        // Written by a newer berth: refused, and left as it was.
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut t = txn
+                    .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                    .unwrap();
+                t.insert("schema_version", SCHEMA_VERSION + 1).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let err = RedbStore::open(&path)
+            .err()
+            .expect("a newer store is refused");
+        assert!(
+            err.to_string().contains("written by a newer berth"),
+            "{err}"
+        );
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let t = txn
+            .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+            .unwrap();
+        assert_eq!(
+            t.get("schema_version").unwrap().unwrap().value(),
+            SCHEMA_VERSION + 1
+        );
+    }
 
     #[test]
     fn transactions_are_atomic() {

@@ -32,13 +32,50 @@ impl RedbStore {
         let db = Database::create(path)
             .map_err(|e| DaemonError::Store(format!("open {}: {e}", path.display())))?;
         let txn = db.begin_write().map_err(db_err)?;
-        for t in Table::ALL {
-            txn.open_table(def(t)).map_err(db_err)?;
+        {
+            let mut meta = txn.open_table(META).map_err(db_err)?;
+            // A store from before versioning has tables and no meta: version 0.
+            let found = meta
+                .get(SCHEMA_KEY)
+                .map_err(db_err)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            if found > SCHEMA_VERSION {
+                return Err(DaemonError::Store(format!(
+                    "{} was written by a newer berth (store schema {found}; this berth reads schema {SCHEMA_VERSION} and older): run that berth, or give this one another --data-root",
+                    path.display()
+                )));
+            }
+            for t in Table::ALL {
+                txn.open_table(def(t)).map_err(db_err)?;
+            }
+            // Migrations run here, each from its version to the next, in this one
+            // transaction: a crash leaves the store as it was. (0 → 1 changed no table.)
+            if found != SCHEMA_VERSION {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(db_err)?;
+            }
         }
         txn.commit().map_err(db_err)?;
         Ok(RedbStore { db })
     }
+
+    /// The store's schema version (see [`SCHEMA_VERSION`]).
+    pub fn schema_version(&self) -> Result<u64> {
+        let txn = self.db.begin_read().map_err(db_err)?;
+        let meta = txn.open_table(META).map_err(db_err)?;
+        let v = meta.get(SCHEMA_KEY).map_err(db_err)?.map(|v| v.value());
+        Ok(v.unwrap_or(0))
+    }
 }
+
+/// The store's own facts: its schema version.
+const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
+const SCHEMA_KEY: &str = "schema_version";
+
+/// The shape of the tables this berth writes. Raise it, with a migration in
+/// [`RedbStore::open`], whenever a table's keys or records change shape: an older berth
+/// then refuses the data root instead of misreading it.
+pub const SCHEMA_VERSION: u64 = 1;
 
 impl Store for RedbStore {
     fn apply(&self, ops: Vec<Op>) -> Result<std::result::Result<(), Refusal>> {

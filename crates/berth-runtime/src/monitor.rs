@@ -14,8 +14,15 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Most bytes buffered for one slow client before it is disconnected.
+/// Most bytes buffered for one slow client before it is disconnected (not reached while
+/// [`CLIENT_HIGH_WATER`] holds the process back).
 const MAX_CLIENT_BACKLOG: usize = 8 * 1024 * 1024;
+/// A client this far behind stops the reading of the process's output until it catches
+/// up: the process waits on its writes, as under Docker, and no reader loses a byte.
+const CLIENT_HIGH_WATER: usize = 1024 * 1024;
+/// How long a client that holds the output back may keep an exited process's monitor
+/// draining.
+const HELD_DRAIN_LIMIT: Duration = Duration::from_secs(60);
 /// After this much inactivity the monitor gives back memory it touched (see `sys::release_idle_memory`).
 const IDLE_TRIM: Duration = Duration::from_secs(2);
 /// How long output is still drained after the process exited.
@@ -529,6 +536,7 @@ impl Monitor {
         let mut buf = [0u8; 32 * 1024];
         let mut exit_code: Option<i32> = None;
         let mut deadline: Option<Instant> = None;
+        let mut exited_at: Option<Instant> = None;
         let mut trimmed = true;
         loop {
             if let Some(code) = exit_code {
@@ -537,11 +545,23 @@ impl Monitor {
                     return code;
                 }
             }
+            let held = self
+                .clients
+                .iter()
+                .any(|c| !c.dead && c.out.len() >= CLIENT_HIGH_WATER);
+            if held {
+                if let (Some(d), Some(exited)) = (deadline, exited_at) {
+                    if exited.elapsed() < HELD_DRAIN_LIMIT {
+                        deadline = Some(d.max(Instant::now() + DRAIN_AFTER_EXIT));
+                    }
+                }
+            }
             fds.clear();
             fds.push(pfd(Some(sigfd.as_raw_fd()), libc::POLLIN));
             fds.push(pfd(Some(self.listener.as_raw_fd()), libc::POLLIN));
-            fds.push(pfd(self.out.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
-            fds.push(pfd(self.err.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
+            let output = |f: &Option<OwnedFd>| f.as_ref().filter(|_| !held).map(|f| f.as_raw_fd());
+            fds.push(pfd(output(&self.out), libc::POLLIN));
+            fds.push(pfd(output(&self.err), libc::POLLIN));
             fds.push(pfd(self.sync.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
             let want_stdin = !self.stdin_buf.is_empty();
             fds.push(pfd(
@@ -590,6 +610,7 @@ impl Monitor {
                             cg.kill_all();
                         }
                         exit_code = Some(code);
+                        exited_at = Some(Instant::now());
                         deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
                     }
                 }
@@ -832,12 +853,21 @@ impl Monitor {
         for c in &mut self.clients {
             encode_frame_into(&mut c.out, FrameKind::Exit, json);
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // Slow readers get the rest of the output too: the wait goes on while they take
+        // bytes (2 s without progress, HELD_DRAIN_LIMIT in all, end it).
+        let began = Instant::now();
+        let mut deadline = began + DRAIN_AFTER_EXIT;
+        let mut left = usize::MAX;
         loop {
             for c in &mut self.clients {
                 c.flush();
             }
             self.clients.retain(|c| !c.dead && !c.out.is_empty());
+            let now_left: usize = self.clients.iter().map(|c| c.out.len()).sum();
+            if now_left < left {
+                left = now_left;
+                deadline = (Instant::now() + DRAIN_AFTER_EXIT).min(began + HELD_DRAIN_LIMIT);
+            }
             if self.clients.is_empty() || Instant::now() >= deadline {
                 return;
             }

@@ -378,3 +378,78 @@ fn run_interactive_stdin() {
     let o = d.docker_stdin(&["run", "-i", "--rm", "busybox", "wc", "-c"], &data);
     assert_eq!(o.out(), "200000");
 }
+
+/// A reader slower than the container receives every byte, as with Docker: the container
+/// waits on its writes instead of the daemon dropping what the reader has not taken yet
+/// (300 000 small writes read at 1.6 MB/s); the log is complete too.
+#[test]
+fn a_slow_attached_reader_gets_every_byte() {
+    use std::io::{Read, Write};
+    daemon!(d);
+    const LINES: usize = 300_000;
+    d.docker(&[
+        "create",
+        "--name",
+        "flood",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("i=0; while [ $i -lt {LINES} ]; do echo $i; i=$((i+1)); done"),
+    ])
+    .ok();
+    let mut s = std::os::unix::net::UnixStream::connect(&d.sock).unwrap();
+    s.write_all(
+        b"POST /containers/flood/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+          Host: docker\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let r = d.request("POST", "/containers/flood/start", &[], &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    // About 1.6 MB/s, far slower than the shell writes.
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = vec![0u8; 16 << 10];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut got = Vec::new();
+    let mut rest = &raw[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes(rest[4..8].try_into().unwrap()) as usize;
+        got.extend_from_slice(&rest[8..8 + len]);
+        rest = &rest[8 + len..];
+    }
+    let want: String = (0..LINES).map(|i| format!("{i}\n")).collect();
+    let first_difference = got
+        .iter()
+        .zip(want.as_bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "bytes the slow reader received; they differ from byte {first_difference}: {:?}",
+        String::from_utf8_lossy(
+            &got[first_difference.saturating_sub(20)..(first_difference + 40).min(got.len())]
+        )
+    );
+    assert!(got == want.as_bytes(), "the output arrived changed");
+    let logs = d.docker_cmd(&["logs", "flood"]).output().unwrap();
+    assert_eq!(logs.stdout, want.as_bytes(), "the log");
+}

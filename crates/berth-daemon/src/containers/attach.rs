@@ -11,7 +11,6 @@ use hyper::StatusCode;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast;
 
 /// Parses docker's detach-keys syntax (`ctrl-p,ctrl-q`, `a`, `ctrl-@`).
 pub fn parse_detach_keys(s: &str) -> Option<Vec<u8>> {
@@ -72,34 +71,29 @@ pub struct OutputWants {
 
 /// Copies container output to a client until the run ends.
 pub async fn pump_output<W: AsyncWrite + Unpin>(
-    mut sub: broadcast::Receiver<Output>,
+    mut sub: super::output::OutputReader,
     w: &mut W,
     wants: OutputWants,
 ) {
-    loop {
-        match sub.recv().await {
-            Ok(Output::Data(stream, data)) => {
-                if (stream == 1 && !wants.stdout) || (stream == 2 && !wants.stderr) {
-                    continue;
-                }
-                let ok = if wants.tty {
-                    w.write_all(&data).await
-                } else {
-                    let kind = if stream == 2 {
-                        StreamKind::Stderr
-                    } else {
-                        StreamKind::Stdout
-                    };
-                    let mut buf = Vec::with_capacity(data.len() + 8);
-                    encode_frame(kind, &data, &mut buf);
-                    w.write_all(&buf).await
-                };
-                if ok.is_err() {
-                    return;
-                }
-            }
-            Ok(Output::Exit(_)) | Err(broadcast::error::RecvError::Closed) => break,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+    // Until the run's end (`Exit`) or the hub's.
+    while let Some(Output::Data(stream, data)) = sub.recv().await {
+        if (stream == 1 && !wants.stdout) || (stream == 2 && !wants.stderr) {
+            continue;
+        }
+        let ok = if wants.tty {
+            w.write_all(&data).await
+        } else {
+            let kind = if stream == 2 {
+                StreamKind::Stderr
+            } else {
+                StreamKind::Stdout
+            };
+            let mut buf = Vec::with_capacity(data.len() + 8);
+            encode_frame(kind, &data, &mut buf);
+            w.write_all(&buf).await
+        };
+        if ok.is_err() {
+            return;
         }
     }
     let _ = w.flush().await;

@@ -3,7 +3,7 @@
 
 use super::attach::{hijack_head, pump_output, OutputWants};
 use super::monitor_link::{self, MonitorSpec};
-use super::{Container, Output, OUTPUT_BUFFER};
+use super::{Container, Output};
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
 use crate::server::http::{self, HandlerResult, Req};
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// One exec instance; kept in memory like dockerd does.
 pub struct ExecInstance {
@@ -22,7 +22,7 @@ pub struct ExecInstance {
     pub container_id: String,
     pub config: ExecConfig,
     pub state: Mutex<ExecState>,
-    pub output: broadcast::Sender<Output>,
+    pub output: super::output::OutputHub,
     pub done: watch::Sender<bool>,
     writer: tokio::sync::Mutex<Option<tokio::net::unix::OwnedWriteHalf>>,
 }
@@ -81,7 +81,7 @@ pub fn create(daemon: &Arc<Daemon>, c: &Arc<Container>, config: ExecConfig) -> R
         return Err(ApiError::invalid("No exec command specified").into());
     }
     let id = crate::ids::new_id();
-    let (output, _) = broadcast::channel(OUTPUT_BUFFER);
+    let output = super::output::OutputHub::default();
     let (done, _) = watch::channel(false);
     let inst = Arc::new(ExecInstance {
         id: id.clone(),
@@ -247,7 +247,7 @@ pub(super) async fn launch(
             st.exit_code = Some(code);
         }
         inst2.writer.lock().await.take();
-        let _ = inst2.output.send(Output::Exit(code));
+        inst2.output.send(Output::Exit(code)).await;
         inst2.done.send_replace(true);
         let _ = std::fs::remove_dir_all(&dir);
         daemon2.container_event(
@@ -394,10 +394,10 @@ async fn start_process(
                 st.exit_code = Some(code);
             }
             let _ = std::fs::remove_dir_all(daemon.exec_dir(&inst.id));
-            let _ = inst
-                .output
-                .send(Output::Data(1, Bytes::from(format!("{msg}\r\n"))));
-            let _ = inst.output.send(Output::Exit(code));
+            inst.output
+                .send(Output::Data(1, Bytes::from(format!("{msg}\r\n"))))
+                .await;
+            inst.output.send(Output::Exit(code)).await;
             inst.done.send_replace(true);
         }
     }

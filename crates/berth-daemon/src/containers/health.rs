@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// Longest probe output kept; more is cut and marked with "...".
 const MAX_OUTPUT_LEN: usize = 4096;
@@ -481,16 +481,12 @@ impl LimitedBuffer {
 }
 
 /// Reads an exec's output until its exit; `None` when the stream ended without one.
-async fn collect(
-    sub: &mut broadcast::Receiver<super::Output>,
-    out: &mut LimitedBuffer,
-) -> Option<i64> {
+async fn collect(sub: &mut super::output::OutputReader, out: &mut LimitedBuffer) -> Option<i64> {
     loop {
         match sub.recv().await {
-            Ok(super::Output::Data(_, b)) => out.write(&b),
-            Ok(super::Output::Exit(code)) => return Some(code),
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return None,
+            Some(super::Output::Data(_, b)) => out.write(&b),
+            Some(super::Output::Exit(code)) => return Some(code),
+            None => return None,
         }
     }
 }

@@ -4,7 +4,7 @@
 pub mod options;
 
 use super::attach::OutputWants;
-use super::{Container, Output};
+use super::Container;
 use crate::daemon::Daemon;
 use crate::server::http::{self, HandlerResult, Req};
 use berth_api::stream::{encode_frame, StreamKind};
@@ -222,7 +222,7 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
     };
     let follow = req.qbool("follow") && sel.until.is_none();
     let path = daemon.container_paths(&rec.id).log(&rec.id);
-    let mut sub = c.output.subscribe();
+    let mut seen = c.output.watch();
     let c = c.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -291,12 +291,9 @@ pub async fn logs(daemon: &Arc<Daemon>, c: &Arc<Container>, req: &Req) -> Handle
                 return;
             }
             tokio::select! {
-                r = sub.recv() => {
-                    if matches!(r, Ok(Output::Exit(_))) {
-                        // Let the monitor finish writing the last lines.
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    }
-                }
+                // More output went by (the monitor writes the log before the daemon
+                // sees it).
+                _ = seen.changed() => {}
                 _ = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
                 _ = tx.closed() => return,
             }

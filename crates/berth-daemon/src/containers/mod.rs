@@ -16,6 +16,7 @@ pub mod list;
 pub mod logs;
 pub mod monitor_link;
 pub mod namespaces;
+pub mod output;
 pub mod pause;
 pub mod prune;
 pub mod remove;
@@ -39,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 
 /// What the daemon persists about a container (one row of the `containers` table).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,9 +82,9 @@ pub struct ContainerRecord {
     pub ports: std::collections::BTreeMap<String, Option<Vec<berth_api::network::PortBinding>>>,
 }
 
-/// Output chunks buffered per container for attached clients. A broadcast channel
-/// allocates every slot up front, so this is paid by each container: 256 chunks (each up
-/// to 64 KiB of output) keep a slow client in step without costing 256 KB per container.
+/// Output chunks queued for each reader of a container's output (see `output`): a reader
+/// this far behind holds the relay back. Queues grow as they fill, so an idle container
+/// pays nothing for them.
 pub const OUTPUT_BUFFER: usize = 256;
 
 /// One chunk of container output, or the end of the run.
@@ -107,7 +108,7 @@ pub struct Lifecycle {
 pub struct Container {
     pub id: String,
     rec: Mutex<ContainerRecord>,
-    pub output: broadcast::Sender<Output>,
+    pub output: output::OutputHub,
     pub lifecycle: watch::Sender<Lifecycle>,
     /// Serializes start/stop/kill/remove/restart so they never interleave.
     pub op_lock: tokio::sync::Mutex<()>,
@@ -119,7 +120,7 @@ pub struct Container {
 
 impl Container {
     pub fn new(rec: ContainerRecord) -> Arc<Container> {
-        let (output, _) = broadcast::channel(OUTPUT_BUFFER);
+        let output = output::OutputHub::default();
         let lifecycle = Lifecycle {
             running: rec.state.running,
             exit_code: rec.state.exit_code,

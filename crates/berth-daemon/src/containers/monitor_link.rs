@@ -226,7 +226,7 @@ pub async fn link_container(
 /// or the end of the connection (`None`: the caller reads exit.json).
 pub async fn relay_output(
     r: &mut (impl tokio::io::AsyncRead + Unpin),
-    output: &tokio::sync::broadcast::Sender<Output>,
+    output: &super::output::OutputHub,
 ) -> Option<ExitStatus> {
     let mut dec = FrameDecoder::default();
     let mut buf = vec![0u8; 64 * 1024];
@@ -239,10 +239,10 @@ pub async fn relay_output(
         while let Ok(Some((kind, payload))) = dec.next_frame() {
             match kind {
                 FrameKind::Stdout => {
-                    let _ = output.send(Output::Data(1, Bytes::from(payload)));
+                    output.send(Output::Data(1, Bytes::from(payload))).await;
                 }
                 FrameKind::Stderr => {
-                    let _ = output.send(Output::Data(2, Bytes::from(payload)));
+                    output.send(Output::Data(2, Bytes::from(payload))).await;
                 }
                 FrameKind::Exit => return serde_json::from_slice(&payload).ok(),
                 _ => {}
@@ -351,7 +351,7 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
             ("execDuration", ran.to_string()),
         ],
     );
-    let _ = c.output.send(Output::Exit(code));
+    c.output.send(Output::Exit(code)).await;
     c.lifecycle.send_modify(|l: &mut Lifecycle| {
         l.exits += 1;
         l.running = false;

@@ -319,7 +319,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
 /// auto-remove container goes away, as the `--rm` caller waits for that.
 fn end_failed_start(daemon: &Arc<Daemon>, c: &Arc<Container>) {
     let code = c.rec().state.exit_code;
-    let _ = c.output.send(super::Output::Exit(code));
+    c.output.send_now(super::Output::Exit(code));
     if c.rec().host_config.auto_remove {
         let (d, c2) = (daemon.clone(), c.clone());
         tokio::spawn(async move {

@@ -59,6 +59,15 @@ pub fn validate_mirror(mirror: &str) -> std::result::Result<String, String> {
 }
 
 impl RegistryConfig {
+    /// The schemes to try for `host`, in order: HTTPS, then plain HTTP for insecure hosts.
+    pub(crate) fn schemes(&self, host: &str) -> Vec<&'static str> {
+        if self.is_insecure(host) {
+            vec!["https", "http"]
+        } else {
+            vec!["https"]
+        }
+    }
+
     /// The TLS material for `host` (`name[:port]`) from the certs directories: extra CA
     /// certificates and a client identity (certificate and key in one PEM).
     fn tls_for(
@@ -220,11 +229,7 @@ impl Registry {
         } else {
             domain
         };
-        let mut schemes = vec!["https"];
-        if config.is_insecure(host) {
-            schemes.push("http");
-        }
-        Self::open(config, host, &schemes, repo, name, creds).await
+        Self::open(config, host, &config.schemes(host), repo, name, creds).await
     }
 
     /// Like [`Registry::connect`], at a `registry-mirrors` URL (`http://host[:port]`).
@@ -630,13 +635,7 @@ impl Registry {
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Error::Registry("upload answered without a Location".into()))?;
-        Ok(
-            if loc.starts_with("http://") || loc.starts_with("https://") {
-                loc.to_string()
-            } else {
-                format!("{}{loc}", self.base)
-            },
-        )
+        Ok(absolute_url(&self.base, loc))
     }
 
     /// Gets an open upload session ready to be sent without holding this session: the
@@ -722,11 +721,7 @@ impl Registry {
             out.extend(list.tags.unwrap_or_default());
             match next {
                 Some(n) if !n.is_empty() && out.len() < 10_000 => {
-                    url = if n.starts_with('/') {
-                        format!("{}{n}", self.base)
-                    } else {
-                        n
-                    };
+                    url = absolute_url(&self.base, &n);
                 }
                 _ => break,
             }
@@ -919,13 +914,17 @@ impl Upload {
             .get(reqwest::header::LOCATION)?
             .to_str()
             .ok()?;
-        Some(
-            if loc.starts_with("http://") || loc.starts_with("https://") {
-                loc.to_string()
-            } else {
-                format!("{}{loc}", self.base)
-            },
-        )
+        Some(absolute_url(&self.base, loc))
+    }
+}
+
+/// A URL a registry answered with (`Location`, `Link`): absolute as given, or a path on
+/// `base` (`https://host`).
+fn absolute_url(base: &str, url: &str) -> String {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        url.to_string()
+    } else {
+        format!("{base}{url}")
     }
 }
 

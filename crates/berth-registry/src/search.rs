@@ -76,12 +76,8 @@ pub async fn search(
     }
     let (host, query) = split_term(term);
     let http = config.http_client(&host)?;
-    let mut schemes = vec!["https"];
-    if config.is_insecure(&host) {
-        schemes.push("http");
-    }
     let mut last = None;
-    for scheme in schemes {
+    for scheme in config.schemes(&host) {
         let url = format!("{scheme}://{host}/v1/search");
         let mut req = http
             .get(&url)

@@ -22,20 +22,52 @@ pub(crate) const MSG_GO: u8 = b'G';
 pub(crate) const MSG_PTY: u8 = b'P';
 pub(crate) const MSG_READY: u8 = b'R';
 
-/// The container init's setup steps and their µs, sent after `MSG_READY` as `name=us`
-/// lines for the daemon's phase trace. Only the forked child (one thread) touches it.
-static INIT_LAPS: std::sync::Mutex<Laps> = std::sync::Mutex::new((Vec::new(), None));
+/// Named steps and how long each took (µs), for the daemon's phase trace: the monitor's,
+/// `create`'s and the container init's.
+#[derive(Debug, Default)]
+pub(crate) struct Laps {
+    pub steps: Vec<(String, u64)>,
+    clock: Option<std::time::Instant>,
+}
 
-/// Steps so far, and when the current one began.
-type Laps = (Vec<(&'static str, u64)>, Option<std::time::Instant>);
+impl Laps {
+    pub const fn new() -> Laps {
+        Laps {
+            steps: Vec::new(),
+            clock: None,
+        }
+    }
+
+    /// Laps whose first step begins now.
+    pub fn started() -> Laps {
+        Laps {
+            steps: Vec::new(),
+            clock: Some(std::time::Instant::now()),
+        }
+    }
+
+    /// Ends the current step, named `name` (without [`Laps::started`], the first step
+    /// begins at the first call).
+    pub fn lap(&mut self, name: &str) {
+        let now = std::time::Instant::now();
+        let us = self
+            .clock
+            .map_or(0, |t| now.duration_since(t).as_micros() as u64);
+        self.steps.push((name.to_string(), us));
+        self.clock = Some(now);
+    }
+}
+
+/// The container init's steps, sent after `MSG_READY` as `name=us` lines. Only the forked
+/// child (one thread) touches it.
+static INIT_LAPS: std::sync::Mutex<Laps> = std::sync::Mutex::new(Laps::new());
 
 /// Ends the init's current setup step, named `name`.
 fn init_lap(name: &'static str) {
-    let mut l = INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner());
-    let now = std::time::Instant::now();
-    let us = l.1.map_or(0, |t| now.duration_since(t).as_micros() as u64);
-    l.0.push((name, us));
-    l.1 = Some(now);
+    INIT_LAPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .lap(name);
 }
 pub(crate) const MSG_ERROR: u8 = b'E';
 
@@ -117,7 +149,7 @@ pub(crate) struct Created {
     pub sync: OwnedFd,
     pub pty_master: Option<OwnedFd>,
     /// Microseconds of the steps of `create`, for the daemon's phase trace.
-    pub phases: Vec<(&'static str, u64)>,
+    pub phases: Vec<(String, u64)>,
     /// Those of the init's own setup (inside `create.clone_and_init_setup`).
     pub init_phases: Vec<(String, u64)>,
 }
@@ -301,15 +333,10 @@ pub(crate) fn create(
     }
     let userns = id_maps.is_some();
 
-    let mut phases = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |name: &'static str| {
-        phases.push((name, clock.elapsed().as_micros() as u64));
-        clock = std::time::Instant::now();
-    };
-    lap("create.namespaces_and_cgroup_files");
+    let mut laps = Laps::started();
+    laps.lap("create.namespaces_and_cgroup_files");
     crate::seccomp::prepare(&mode).map_err(fail)?;
-    lap("create.seccomp_compile");
+    laps.lap("create.seccomp_compile");
     // Non-dumpable until execve (which resets it): a container process cannot open the
     // child's /proc/<pid>/exe, fds, mem or environ while it is still ours, even once the
     // child has dropped to the container's capabilities (CVE-2019-5736). Set here, before
@@ -381,12 +408,12 @@ pub(crate) fn create(
             _ => return Err(abort(fail("container init exited during setup"))),
         }
     }
-    lap("create.clone_and_init_setup");
+    laps.lap("create.clone_and_init_setup");
     Ok(Created {
         pid,
         sync: parent_sock,
         pty_master,
-        phases,
+        phases: laps.steps,
         init_phases: init_laps,
     })
 }
@@ -854,7 +881,7 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
     sys::cloexec_from(3).map_err(|e| fail(format!("close fds: {e}")))?;
     init_lap("init.process_settings");
     let mut ready = vec![MSG_READY];
-    for (name, us) in &INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner()).0 {
+    for (name, us) in &INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner()).steps {
         ready.extend_from_slice(format!("{name}={us}\n").as_bytes());
     }
     ready.truncate(4000);

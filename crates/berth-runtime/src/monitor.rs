@@ -196,12 +196,7 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 
 fn run(o: &Options) -> Result<i32, StartError> {
     // Steps until the container exists, reported with its pid (the daemon's phase trace).
-    let mut phases: Vec<(&'static str, u64)> = Vec::new();
-    let mut clock = std::time::Instant::now();
-    let mut lap = |phases: &mut Vec<(&'static str, u64)>, name: &'static str| {
-        phases.push((name, clock.elapsed().as_micros() as u64));
-        clock = std::time::Instant::now();
-    };
+    let mut laps = container::Laps::started();
     let _ = nix::unistd::setsid();
     let sigfd = sigchld_fd()?;
     let bundle = std::fs::canonicalize(&o.bundle)
@@ -236,7 +231,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         process = None;
     }
 
-    lap(&mut phases, "monitor.read_spec");
+    laps.lap("monitor.read_spec");
     // Socket first, so a daemon never sees a pid without a socket to connect to.
     let sock_path = bundle.join("monitor.sock");
     let _ = std::fs::remove_file(&sock_path);
@@ -272,7 +267,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
             .map_err(|e| cleanup_sock(err(format!("read cgroup of {}: {e}", o.target_pid))))?;
     }
 
-    lap(&mut phases, "monitor.socket_and_cgroup");
+    laps.lap("monitor.socket_and_cgroup");
     // Stdio.
     let mut stdin_w = None;
     let mut out_r = None;
@@ -344,7 +339,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
         },
         _ => unreachable!(),
     };
-    lap(&mut phases, "monitor.stdio");
+    laps.lap("monitor.stdio");
     let created = match container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty) {
         Ok(c) => c,
         Err(e) => {
@@ -354,7 +349,7 @@ fn run(o: &Options) -> Result<i32, StartError> {
             return Err(cleanup_sock(e));
         }
     };
-    lap(&mut phases, "monitor.create_container");
+    laps.lap("monitor.create_container");
     drop(spec);
     drop(process);
 
@@ -386,11 +381,10 @@ fn run(o: &Options) -> Result<i32, StartError> {
         created.pid.to_string().as_bytes(),
         secret,
     );
-    lap(&mut phases, "monitor.log_and_pid_files");
+    laps.lap("monitor.log_and_pid_files");
     {
-        let mut all: Vec<(String, u64)> =
-            phases.iter().map(|(n, us)| (n.to_string(), *us)).collect();
-        all.extend(created.phases.iter().map(|(n, us)| (n.to_string(), *us)));
+        let mut all = laps.steps;
+        all.extend(created.phases.iter().cloned());
         all.extend(created.init_phases.iter().cloned());
         let line = serde_json::json!({ "pid": created.pid, "phases": all });
         let mut out = io::stdout();

@@ -27,16 +27,18 @@ fn event_line(ev: PushEvent) -> JsonMessage {
     }
 }
 
+/// moby's 404 for a push of a name that is not here.
+fn not_here(r: &Reference) -> ApiError {
+    ApiError::not_found(format!(
+        "An image does not exist locally with the tag: {}",
+        r.familiar_name()
+    ))
+}
+
 /// The references a push names: `{name}` plus `tag` (a name with its own tag keeps it);
 /// a repository without a tag means every local tag of it (`docker push --all-tags`).
 fn push_references(daemon: &Daemon, name: &str, tag: &str) -> Result<Vec<Reference>> {
     let named = Reference::parse_without_default_tag(name)?;
-    let missing = |r: &Reference| {
-        ApiError::not_found(format!(
-            "An image does not exist locally with the tag: {}",
-            r.familiar_name()
-        ))
-    };
     if !tag.is_empty() {
         return Ok(vec![named.with_tag(tag)?]);
     }
@@ -51,7 +53,7 @@ fn push_references(daemon: &Daemon, name: &str, tag: &str) -> Result<Vec<Referen
         .filter_map(|t| Reference::parse(&t).ok())
         .collect();
     if all.is_empty() {
-        return Err(missing(&named).into());
+        return Err(not_here(&named).into());
     }
     Ok(all)
 }
@@ -64,12 +66,7 @@ fn push_request(daemon: &Daemon, req: &Req, reference: &Reference) -> Result<Pus
         .resolve(&reference.to_string())
         .ok()
         .filter(|_| daemon.images.ref_for_name(&reference.to_string()).is_some())
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "An image does not exist locally with the tag: {}",
-                reference.familiar_name()
-            ))
-        })?;
+        .ok_or_else(|| not_here(reference))?;
     let image_id = berth_image::Digest::parse(&image_id)?;
     let mount_from: Vec<String> = daemon
         .images

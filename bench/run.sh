@@ -96,8 +96,11 @@ mem_kb() {
 }
 
 log "starting daemon ($DIR, cgroup parent $CG)"
+# crun, when installed, as an added runtime (runc is known to the daemon by its name).
+ADD_RUNTIMES=()
+command -v crun >/dev/null && ADD_RUNTIMES=(--add-runtime "crun=$(command -v crun)")
 "$BERTH" daemon --data-root "$DIR/data" --exec-root "$DIR/x" -H "unix://$SOCK" \
-    --pidfile "$DIR/berth.pid" --cgroup-parent "$CG" \
+    --pidfile "$DIR/berth.pid" --cgroup-parent "$CG" "${ADD_RUNTIMES[@]}" \
     --bridge "bb$$" --bip "10.253.$((($$ % 200) + 20)).1/24" >"$DIR/daemon.log" 2>&1 &
 DAEMON_PID=$!
 for _ in $(seq 200); do
@@ -183,6 +186,20 @@ res() { cat "$DIR/res/$1" 2>/dev/null || echo "-"; }
 B="$BERTH -H unix://$SOCK"
 [ -n "$BERTH_CLI" ] && measure berth_run_rm "$B run --rm --network none busybox true"
 measure docker_run_rm "$DOCKER run --rm --network none busybox true"
+# The same run under OCI runtime binaries (issue 10), where they can run here, through the
+# same client as the first row (berth's CLI when it has `run`).
+OCI_RUNTIMES=()
+CLIENT=$DOCKER
+[ -n "$BERTH_CLI" ] && CLIENT=$B
+for rt in runc crun; do
+    command -v "$rt" >/dev/null || continue
+    if $CLIENT run --rm --network none --runtime "$rt" busybox true >"$DIR/$rt.log" 2>&1; then
+        OCI_RUNTIMES+=("$rt")
+        measure "run_rm_$rt" "$CLIENT run --rm --network none --runtime $rt busybox true"
+    else
+        log "--runtime $rt cannot run here, row skipped: $(tail -1 "$DIR/$rt.log")"
+    fi
+done
 [ -n "$BERTH_CLI" ] && measure berth_run_d_rm "$B rm -f \$($B run -d --network none busybox sleep 1000)"
 measure docker_run_d_rm "$DOCKER rm -f \$($DOCKER run -d --network none busybox sleep 1000)"
 if [ -n "$PODMAN_OK" ]; then
@@ -258,6 +275,9 @@ echo "| docker run -d … sleep + rm -f | $(res docker_run_d_rm) | $peer_d | $(r
 if [ -n "$PODMAN_OK" ] && [ -n "$DOCKERD_OK" ]; then
     echo "| (podman) run --rm / run -d + rm -f | | $(res podman_run_rm) / $(res podman_run_d_rm) | | |"
 fi
+for rt in "${OCI_RUNTIMES[@]}"; do
+    echo "| $(basename "${CLIENT%% *}") run --rm --network none --runtime $rt busybox true | $(res "run_rm_$rt") | $peer_rm | $(ratio "$(res "run_rm_$rt")" "$peer_rm") | |"
+done
 echo
 echo "| memory (kB) | Rss | Pss | target |"
 echo "| --- | ---: | ---: | ---: |"
@@ -270,4 +290,5 @@ echo "| berth monitor, per container (mean of $NMON) | $MON_RSS | $MON_PSS | ≤
 echo
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(free -h | awk '/^Mem:/ { print $2 }') RAM, kernel $(uname -r)"
 [ -n "$PODMAN_OK" ] && echo "peer: $(podman --version)$(command -v runc >/dev/null && echo ", runtime $(runc --version | head -1)")"
+for rt in "${OCI_RUNTIMES[@]}"; do echo "runtime: $("$rt" --version | head -1)"; done
 echo "timing: $(command -v hyperfine >/dev/null && hyperfine --version || echo 'bash loop, date +%s%N')"

@@ -10,7 +10,8 @@ set -euo pipefail
 #   nftables         the daemon's NAT and published ports
 #   iptables         the test that simulates a Docker engine's FORWARD policy
 #   gcc libc6-dev    static helpers (UDP echo server, raw syscall probes)
-#   podman runc      a second engine for the image interchange test
+#   podman runc      a second engine for the image interchange test; runc and crun are
+#   crun tini        OCI runtimes containers run under (--runtime), tini-static --init's
 #   curl             HTTP checks from the host
 #   python3-venv python3-pip: docker-py and docker-compose 1.29.2
 #   qemu-system-x86  the cgroup v2 VM test (scripts/v2vm; it fetches Debian's kernel package)
@@ -19,7 +20,7 @@ set -euo pipefail
 #                    it, for the pull tests
 #   openssl          a CA, server and client certificates for the registry TLS test
 packages=(busybox-static procps util-linux iproute2 nftables iptables gcc libc6-dev podman runc
-    curl python3-venv python3-pip qemu-system-x86 file docker-registry skopeo openssl)
+    crun tini curl python3-venv python3-pip qemu-system-x86 file docker-registry skopeo openssl)
 need=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -34,6 +34,9 @@ pub struct DaemonFlags {
     /// Default OCI runtime for containers
     #[arg(long = "default-runtime")]
     pub default_runtime: Option<String>,
+    /// Register an additional OCI compatible runtime (name=path; repeatable)
+    #[arg(long = "add-runtime")]
+    pub add_runtimes: Vec<String>,
     /// Set parent cgroup for all containers
     #[arg(long = "cgroup-parent")]
     pub cgroup_parent: Option<String>,
@@ -181,6 +184,7 @@ pub struct DaemonJson {
     pub pidfile: Option<PathBuf>,
     pub log_level: Option<String>,
     pub default_runtime: Option<String>,
+    pub runtimes: Option<std::collections::BTreeMap<String, RuntimeJson>>,
     pub cgroup_parent: Option<String>,
     pub debug: Option<bool>,
     pub log_driver: Option<String>,
@@ -203,6 +207,87 @@ pub struct DaemonJson {
     pub max_concurrent_uploads: Option<usize>,
 }
 
+/// One entry of daemon.json's `runtimes`, as dockerd reads it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeJson {
+    pub path: Option<String>,
+    pub runtime_args: Option<Vec<String>>,
+    /// A containerd shim (`io.containerd.runsc.v1`): berth runs runtimes without
+    /// containerd, so such an entry is refused with a clear message.
+    pub runtime_type: Option<String>,
+}
+
+/// An OCI runtime binary registered by `--add-runtime` or daemon.json `runtimes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// The binary: a path, or a name found on PATH.
+    pub path: String,
+    /// Global options given to it before each command.
+    pub args: Vec<String>,
+}
+
+/// Runtime names that mean something already (dockerd reserves the runc ones too).
+pub const RESERVED_RUNTIMES: [&str; 3] = ["berth", "runc", "io.containerd.runc.v2"];
+
+fn runtimes(
+    flags: &[String],
+    json: Option<std::collections::BTreeMap<String, RuntimeJson>>,
+) -> Result<std::collections::BTreeMap<String, RuntimeConfig>, ConfigError> {
+    let mut out = std::collections::BTreeMap::new();
+    for (name, r) in json.unwrap_or_default() {
+        if RESERVED_RUNTIMES.contains(&name.as_str()) {
+            return Err(ConfigError::Flags(format!(
+                "runtime name '{name}' is reserved"
+            )));
+        }
+        if let Some(t) = r.runtime_type.filter(|t| !t.is_empty()) {
+            return Err(ConfigError::Flags(format!(
+                "runtime {name}: runtimeType {t:?} is a containerd shim; berth runs OCI runtime binaries (give \"path\")"
+            )));
+        }
+        let path = r
+            .path
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| ConfigError::Flags(format!("runtime {name}: a path is required")))?;
+        out.insert(
+            name,
+            RuntimeConfig {
+                path,
+                args: r.runtime_args.unwrap_or_default(),
+            },
+        );
+    }
+    for flag in flags {
+        let (name, path) = flag
+            .split_once('=')
+            .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+            .ok_or_else(|| {
+                ConfigError::Flags(format!(
+                    "invalid argument \"{flag}\" for \"--add-runtime\" flag: expected name=path"
+                ))
+            })?;
+        if RESERVED_RUNTIMES.contains(&name) {
+            return Err(ConfigError::Flags(format!(
+                "runtime name '{name}' is reserved"
+            )));
+        }
+        if out.contains_key(name) {
+            return Err(ConfigError::Flags(format!(
+                "conflicting options: runtime {name} is given by the --add-runtime flag and by the configuration file"
+            )));
+        }
+        out.insert(
+            name.to_string(),
+            RuntimeConfig {
+                path: path.to_string(),
+                args: Vec::new(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
@@ -212,6 +297,8 @@ pub struct DaemonConfig {
     pub pidfile: PathBuf,
     pub log_level: String,
     pub default_runtime: String,
+    /// OCI runtime binaries besides the built-in `berth` (and runc, found on PATH).
+    pub runtimes: std::collections::BTreeMap<String, RuntimeConfig>,
     pub cgroup_parent: String,
     pub log_opts: std::collections::BTreeMap<String, String>,
     /// Containers get no_new_privs unless they say `no-new-privileges=false`.
@@ -337,6 +424,7 @@ impl DaemonConfig {
                 .default_runtime
                 .or(json.default_runtime)
                 .unwrap_or_else(|| "berth".into()),
+            runtimes: runtimes(&flags.add_runtimes, json.runtimes)?,
             cgroup_parent: flags
                 .cgroup_parent
                 .or(json.cgroup_parent)

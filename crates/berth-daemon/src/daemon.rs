@@ -25,6 +25,8 @@ pub struct Daemon {
     /// process entering a container ever exposes the host binary (CVE-2019-5736). Made once
     /// at start-up; `None` when the kernel cannot (the monitor then copies itself).
     pub monitor_exe: Option<berth_runtime::sealed_exe::SealedExe>,
+    /// The runtimes containers can run under (`--runtime`).
+    pub runtimes: crate::runtimes::Runtimes,
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// API requests served so far; the idle trimmer watches it.
     pub requests: std::sync::atomic::AtomicU64,
@@ -119,12 +121,9 @@ fn lock_root(root: &std::path::Path) -> Result<RootLock> {
 /// Starts the daemon and serves until SIGINT/SIGTERM. Running containers are left
 /// running (their monitors own them) and re-adopted by the next start.
 pub async fn run(mut config: DaemonConfig) -> Result<()> {
-    if config.default_runtime != "berth" {
-        return Err(DaemonError::Other(format!(
-            "default runtime {:?} is not available: this build runs containers with its built-in runtime \"berth\"",
-            config.default_runtime
-        )));
-    }
+    let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
+    // Checked before anything is made, like -G below.
+    let runtimes = crate::runtimes::Runtimes::from_config(&config, &self_exe)?;
     // Checked before anything is made: a wrong -G must not leave a half-started daemon.
     let socket_gid = crate::state_dirs::socket_group(config.group.as_deref())?;
     crate::state_dirs::make_data_root(&config.data_root, config.userns_remap.is_some())?;
@@ -154,7 +153,6 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         &config.data_root,
         config.remap.as_ref().map(|r| r.map.clone()),
     )?;
-    let self_exe = std::env::current_exe().ctx(|| "locate own executable".into())?;
     let monitor_exe = match berth_runtime::sealed_exe::SealedExe::of_self() {
         Ok(_) if berth_runtime::sealed_exe::protection_disabled() => {
             tracing::warn!(
@@ -183,6 +181,7 @@ pub async fn run(mut config: DaemonConfig) -> Result<()> {
         events: Events::new(),
         self_exe,
         monitor_exe,
+        runtimes,
         started_at: chrono::Utc::now(),
         requests: std::sync::atomic::AtomicU64::new(0),
     });

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod images;
 pub mod networks;
 pub mod phase;
+pub mod runtimes;
 pub mod server;
 pub mod state_dirs;
 pub mod store;

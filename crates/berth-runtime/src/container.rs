@@ -146,7 +146,8 @@ pub(crate) struct ChildStdio {
 /// What the monitor holds for a created (not yet started) process.
 pub(crate) struct Created {
     pub pid: i32,
-    pub sync: OwnedFd,
+    /// The init's end of the start handshake; `None` when an OCI runtime made it.
+    pub sync: Option<OwnedFd>,
     pub pty_master: Option<OwnedFd>,
     /// Microseconds of the steps of `create`, for the daemon's phase trace.
     pub phases: Vec<(String, u64)>,
@@ -411,7 +412,7 @@ pub(crate) fn create(
     laps.lap("create.clone_and_init_setup");
     Ok(Created {
         pid,
-        sync: parent_sock,
+        sync: Some(parent_sock),
         pty_master,
         phases: laps.steps,
         init_phases: init_laps,

@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod device_bpf;
 pub mod logfile;
 pub mod monitor;
+pub mod oci;
 pub mod protocol;
 pub mod rootfs;
 pub mod sealed_exe;

@@ -60,6 +60,30 @@ pub struct Options {
     /// Exec mode: the container's config.json, whose `linux.seccomp` the exec'd process
     /// gets too (Docker applies the container's profile to every exec).
     pub seccomp_from: Option<PathBuf>,
+    /// An OCI runtime binary (runc, crun, ...) that creates the process instead of the
+    /// built-in runtime.
+    pub runtime: Option<PathBuf>,
+    /// That runtime's global options (daemon.json `runtimeArgs`).
+    pub runtime_args: Vec<String>,
+    /// That runtime's state root (`--root`).
+    pub runtime_root: Option<PathBuf>,
+    /// The container's id as the OCI runtime knows it (exec mode; `--id` otherwise).
+    pub runtime_container: Option<String>,
+}
+
+impl Options {
+    /// The OCI runtime named by `--runtime`, if any.
+    fn oci(&self) -> Option<crate::oci::OciRuntime> {
+        let binary = self.runtime.clone()?;
+        Some(crate::oci::OciRuntime {
+            binary,
+            args: self.runtime_args.clone(),
+            root: self
+                .runtime_root
+                .clone()
+                .unwrap_or_else(|| self.bundle.join("runtime-state")),
+        })
+    }
 }
 
 /// Parses the `berth monitor` arguments (after the word `monitor`).
@@ -104,6 +128,10 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--target-pid" => o.target_pid = num(val()?)? as i32,
             "--process" => o.process = Some(PathBuf::from(val()?)),
             "--seccomp-from" => o.seccomp_from = Some(PathBuf::from(val()?)),
+            "--runtime" => o.runtime = Some(PathBuf::from(val()?)),
+            "--runtime-arg" => o.runtime_args.push(val()?),
+            "--runtime-root" => o.runtime_root = Some(PathBuf::from(val()?)),
+            "--runtime-container" => o.runtime_container = Some(val()?),
             other => return Err(format!("unknown monitor flag {other}")),
         }
     }
@@ -112,6 +140,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     if o.exec && (o.target_pid <= 0 || o.process.is_none()) {
         return Err("--exec needs --target-pid and --process".into());
+    }
+    if o.exec && o.runtime.is_some() && o.runtime_container.is_none() {
+        return Err("--exec with --runtime needs --runtime-container".into());
     }
     Ok(o)
 }
@@ -198,6 +229,15 @@ fn run(o: &Options) -> Result<i32, StartError> {
     // Steps until the container exists, reported with its pid (the daemon's phase trace).
     let mut laps = container::Laps::started();
     let _ = nix::unistd::setsid();
+    let oci = o.oci();
+    // The cgroup is the monitor's to make (and remove) unless an OCI runtime makes it.
+    let own_cgroup = oci.is_none();
+    if oci.is_some() {
+        // The runtime's create and exec leave the process behind when they exit: as a
+        // subreaper the monitor becomes its parent, waits for it and signals it.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     let sigfd = sigchld_fd()?;
     let bundle = std::fs::canonicalize(&o.bundle)
         .map_err(|e| err(format!("bundle {}: {e}", o.bundle.display())))?;
@@ -255,14 +295,18 @@ fn run(o: &Options) -> Result<i32, StartError> {
     if let Some(s) = &spec {
         if let Some(cp) = s.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) {
             let cg = Cgroup::new(&cp.to_string_lossy());
-            let res = s.linux().as_ref().and_then(|l| l.resources().as_ref());
-            if let Err(e) = cg.create(res) {
-                let _ = cg.remove();
-                return Err(cleanup_sock(err(format!("create cgroup: {e}"))));
+            // An OCI runtime makes (and later deletes) its container's cgroup itself;
+            // the monitor only reads its OOM count and sweeps it.
+            if own_cgroup {
+                let res = s.linux().as_ref().and_then(|l| l.resources().as_ref());
+                if let Err(e) = cg.create(res) {
+                    let _ = cg.remove();
+                    return Err(cleanup_sock(err(format!("create cgroup: {e}"))));
+                }
             }
             cgroup = Some(cg);
         }
-    } else {
+    } else if own_cgroup {
         extra_dirs = cgroups::dirs_of_pid(o.target_pid)
             .map_err(|e| cleanup_sock(err(format!("read cgroup of {}: {e}", o.target_pid))))?;
     }
@@ -340,10 +384,14 @@ fn run(o: &Options) -> Result<i32, StartError> {
         _ => unreachable!(),
     };
     laps.lap("monitor.stdio");
-    let created = match container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty) {
+    let made = match &oci {
+        Some(rt) => create_with_runtime(rt, o, &bundle, child_stdio),
+        None => container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty),
+    };
+    let created = match made {
         Ok(c) => c,
         Err(e) => {
-            if let Some(cg) = &cgroup {
+            if let (Some(cg), true) = (&cgroup, own_cgroup) {
                 let _ = cg.remove();
             }
             return Err(cleanup_sock(e));
@@ -409,13 +457,18 @@ fn run(o: &Options) -> Result<i32, StartError> {
         stdin_close_pending: false,
         stdin_once: o.stdin_once,
         log,
-        sync: Some(created.sync),
+        sync: created.sync,
         pty: created.pty_master,
         started: false,
         pid: created.pid,
         exec_error: None,
         tty,
         sweep: cgroup.as_ref().filter(|_| !own_pid_namespace).cloned(),
+        oci: oci
+            .clone()
+            .filter(|_| !o.exec)
+            .map(|rt| (rt, o.id.clone(), bundle.clone())),
+        subreaper: oci.is_some(),
     };
     for fd in [&m.out, &m.err, &m.stdin].into_iter().flatten() {
         set_nonblock(fd.as_raw_fd());
@@ -430,6 +483,14 @@ fn run(o: &Options) -> Result<i32, StartError> {
         if !own_pid_namespace {
             cg.kill_all();
         }
+    }
+    if let (Some(rt), false) = (&oci, o.exec) {
+        // The runtime removes its state (and the cgroup, if it made it).
+        if let Err(e) = rt.delete(&o.id, &bundle) {
+            eprintln!("berth monitor: {} delete: {e}", rt.binary.display());
+        }
+    }
+    if let (Some(cg), true) = (&cgroup, own_cgroup) {
         if let Err(e) = cg.remove() {
             eprintln!("berth monitor: remove cgroup: {e}");
         }
@@ -448,6 +509,64 @@ fn run(o: &Options) -> Result<i32, StartError> {
     let _ = std::fs::remove_file(&sock_path);
     m.send_exit(&json);
     Ok(code)
+}
+
+/// Creates the container (or exec process) with an OCI runtime binary.
+fn create_with_runtime(
+    rt: &crate::oci::OciRuntime,
+    o: &Options,
+    bundle: &Path,
+    stdio: ChildStdio,
+) -> Result<container::Created, StartError> {
+    let mut laps = container::Laps::started();
+    let stdios = match (stdio.stdout, stdio.stderr) {
+        (Some(stdout), Some(stderr)) => Some(crate::oci::Stdios {
+            stdin: stdio.stdin,
+            stdout,
+            stderr,
+        }),
+        _ => None,
+    };
+    let spawned = if o.exec {
+        let process = o.process.as_ref().expect("checked in parse_args");
+        let id = o
+            .runtime_container
+            .as_deref()
+            .expect("checked in parse_args");
+        rt.exec(id, bundle, process, stdios)
+    } else {
+        rt.create(&o.id, bundle, stdios)
+    }
+    .map_err(runtime_error)?;
+    laps.lap(if o.exec {
+        "create.runtime_exec"
+    } else {
+        "create.runtime_create"
+    });
+    Ok(container::Created {
+        pid: spawned.pid,
+        sync: None,
+        pty_master: spawned.pty_master,
+        phases: laps.steps,
+        init_phases: Vec::new(),
+    })
+}
+
+/// An OCI runtime's failure as the start error the daemon reports: its own words, with
+/// Docker's exit code for a missing (127) or unusable (126) program.
+fn runtime_error(e: crate::oci::OciError) -> StartError {
+    let message = e.to_string();
+    let exit_code = if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+        || message.contains("not found in $PATH")
+    {
+        127
+    } else if message.contains("permission denied") {
+        126
+    } else {
+        1
+    };
+    StartError { message, exit_code }
 }
 
 struct Client {
@@ -504,6 +623,11 @@ struct Monitor {
     /// The container's cgroup when it has no pid namespace of its own: what is left in it
     /// is killed as soon as the init exits.
     sweep: Option<Cgroup>,
+    /// The OCI runtime that created the container, its id there and the bundle: `Start`
+    /// runs its `start`.
+    oci: Option<(crate::oci::OciRuntime, String, PathBuf)>,
+    /// Processes other than ours are reparented here (OCI runtimes): reap them all.
+    subreaper: bool,
 }
 
 // Poll slots with a fixed meaning; clients follow.
@@ -553,7 +677,10 @@ impl Monitor {
             fds.clear();
             fds.push(pfd(Some(sigfd.as_raw_fd()), libc::POLLIN));
             fds.push(pfd(Some(self.listener.as_raw_fd()), libc::POLLIN));
-            let output = |f: &Option<OwnedFd>| f.as_ref().filter(|_| !held).map(|f| f.as_raw_fd());
+            // Output waits for `Start`: an OCI runtime's exec runs the process at once, and
+            // the daemon's reader connects just before it sends `Start`.
+            let gate = held || !self.started;
+            let output = |f: &Option<OwnedFd>| f.as_ref().filter(|_| !gate).map(|f| f.as_raw_fd());
             fds.push(pfd(output(&self.out), libc::POLLIN));
             fds.push(pfd(output(&self.err), libc::POLLIN));
             fds.push(pfd(self.sync.as_ref().map(|f| f.as_raw_fd()), libc::POLLIN));
@@ -648,6 +775,9 @@ impl Monitor {
     /// Collects the process's status if it has exited.
     fn reap(&mut self) -> Option<i32> {
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        if self.subreaper {
+            return self.reap_all();
+        }
         loop {
             match waitpid(
                 nix::unistd::Pid::from_raw(self.pid),
@@ -659,6 +789,26 @@ impl Monitor {
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(_) => return Some(255),
+            }
+        }
+    }
+
+    /// As a subreaper: collects every exited child (the runtime's helpers, orphans of a
+    /// container without its own pid namespace); the process's status is returned.
+    fn reap_all(&mut self) -> Option<i32> {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        let mut ours = None;
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p.as_raw() == self.pid => ours = Some(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p.as_raw() == self.pid => {
+                    ours = Some(128 + s as i32)
+                }
+                Ok(WaitStatus::StillAlive) => return ours,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                // No children left: ours is gone, even if another reaper took it.
+                Err(_) => return ours.or(Some(255)),
             }
         }
     }
@@ -768,6 +918,14 @@ impl Monitor {
                     self.started = true;
                     if let Some(s) = &self.sync {
                         let _ = crate::sys::write_all_fd(s.as_raw_fd(), &[container::MSG_GO]);
+                    }
+                    if let Some((rt, id, bundle)) = &self.oci {
+                        if let Err(e) = rt.start(id, bundle) {
+                            eprintln!("berth monitor: {} start: {e}", rt.binary.display());
+                            self.exec_error = Some(runtime_error(e));
+                            // SAFETY: kill on our own child's pid (not reaped yet).
+                            unsafe { libc::kill(self.pid, libc::SIGKILL) };
+                        }
                     }
                 }
                 FrameKind::Stdin => {

@@ -335,7 +335,8 @@ fn container_texts_and_defaults_like_moby() {
     assert_eq!(d.inspect("pl", "{{json .HostConfig.PidsLimit}}"), "null");
     d.docker(&["update", "--pids-limit", "-1", "pp"]).ok();
     assert_eq!(d.inspect("pp", "{{json .HostConfig.PidsLimit}}"), "0");
-    // Docker's runtime names select berth's own runtime; others are unknown.
+    // Docker's runtime names select runc (berth's own runtime where runc is not
+    // installed); names nobody registered are unknown.
     let o = d.docker(&["run", "--rm", "--runtime", "runc", "busybox", "echo", "ran"]);
     assert_eq!(o.out(), "ran");
     let o = d.docker(&["run", "--rm", "--runtime", "nvidia", "busybox", "true"]);

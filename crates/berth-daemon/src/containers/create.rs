@@ -396,17 +396,9 @@ pub async fn create(
             host_config.log_config.config = Some(daemon.config.log_opts.clone());
         }
     }
-    match host_config.runtime.as_str() {
-        "" => host_config.runtime = daemon.config.default_runtime.clone(),
-        r if r == daemon.config.default_runtime => {}
-        // Compose files and scripts name Docker's runtimes; berth's built-in runtime runs
-        // the same OCI bundle contract, so those names select it (kept as given).
-        "runc" | "io.containerd.runc.v2" => {}
-        other => {
-            return Err(
-                ApiError::invalid(format!("unknown or invalid runtime name: {other}")).into(),
-            )
-        }
+    daemon.runtimes.get(&host_config.runtime)?;
+    if host_config.runtime.is_empty() {
+        host_config.runtime = daemon.runtimes.default_name().to_string();
     }
     if host_config.restart_policy.name.is_empty() {
         host_config.restart_policy.name = "no".into();

@@ -218,6 +218,11 @@ pub(super) async fn launch(
             process_path,
             paths.bundle.join("config.json"),
         )),
+        runtime: daemon
+            .runtimes
+            .get(&rec.host_config.runtime)?
+            .oci()
+            .map(|rt| (rt.clone(), rec.id.clone())),
     };
     let (pid, _monitor_pid) = monitor_link::spawn(daemon, &mspec).await?;
     let stream = monitor_link::connect_socket(&dir.join("monitor.sock"))
@@ -380,7 +385,9 @@ async fn start_process(
                 "failed to create task for container: failed to create shim task: OCI runtime create failed",
                 "OCI runtime exec failed: exec failed",
                 1,
-            );
+            )
+            // An OCI runtime's own reason begins with "exec failed" already (runc's).
+            .replacen("exec failed: exec failed:", "exec failed:", 1);
             let code = if msg.contains("executable file not found") || msg.contains("no such file")
             {
                 127

@@ -26,6 +26,7 @@ pub mod restore;
 pub mod security_opt;
 pub mod spec;
 pub mod spec_caps;
+pub mod spec_oci;
 pub mod start;
 pub mod stats;
 pub mod stop;

@@ -47,6 +47,9 @@ pub struct MonitorSpec {
     /// For execs: the container's init pid, the process.json path, and the container's
     /// config.json (its seccomp filter applies to the exec too).
     pub exec: Option<(i64, PathBuf, PathBuf)>,
+    /// The OCI runtime binary that makes the process (`None`: the built-in runtime),
+    /// and the container's id there (for execs).
+    pub runtime: Option<(berth_runtime::oci::OciRuntime, String)>,
 }
 
 /// Spawns a monitor and waits for its first line: the init's pid, or the reason it failed.
@@ -92,6 +95,18 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
             .arg("--seccomp-from")
             .arg(container_config);
     }
+    if let Some((rt, container)) = &spec.runtime {
+        cmd.arg("--runtime")
+            .arg(&rt.binary)
+            .arg("--runtime-root")
+            .arg(&rt.root);
+        for a in &rt.args {
+            cmd.arg(format!("--runtime-arg={a}"));
+        }
+        if spec.exec.is_some() {
+            cmd.arg("--runtime-container").arg(container);
+        }
+    }
     let stderr = berth_perms::create_file(
         &spec.bundle.join("monitor.log"),
         berth_perms::Mode::SECRET_FILE,
@@ -133,7 +148,7 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
     let v: serde_json::Value = serde_json::from_str(line.trim())
         .map_err(|e| DaemonError::Other(format!("monitor said {line:?}: {e}")))?;
     if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
-        return Err(DaemonError::Api(start_error(err)));
+        return Err(DaemonError::Api(start_error(err, spec.runtime.is_some())));
     }
     let pid = v.get("pid").and_then(|p| p.as_i64()).unwrap_or(0);
     // The monitor's own steps, for the phase trace (see crate::phase).
@@ -159,12 +174,18 @@ pub async fn spawn(daemon: &Daemon, spec: &MonitorSpec) -> Result<(i64, i64)> {
 }
 
 /// Docker's start failure: the runtime's reason behind moby's prefix, as a 400 for a
-/// missing or non-executable program (the CLI turns those into exit codes 127/126).
-fn start_error(reason: &str) -> berth_api::ApiError {
-    let msg = format!(
-        "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {reason}: unknown"
-    );
+/// missing or non-executable program (the CLI turns those into exit codes 127/126). An OCI
+/// runtime's reason is its own full message (`runc create failed: unable to start ...`).
+fn start_error(reason: &str, oci: bool) -> berth_api::ApiError {
+    let msg = if oci {
+        format!("failed to create task for container: failed to create shim task: OCI runtime create failed: {reason}: unknown")
+    } else {
+        format!(
+            "failed to create task for container: failed to create shim task: OCI runtime create failed: unable to start container process: {reason}: unknown"
+        )
+    };
     if reason.contains("executable file not found")
+        || reason.contains("not found in $PATH")
         || reason.contains("no such file or directory")
         || reason.contains("permission denied")
         || reason.contains("not a directory")

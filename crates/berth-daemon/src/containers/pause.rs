@@ -1,17 +1,18 @@
-//! `POST /containers/{id}/pause` and `/unpause`: the freezer cgroup.
+//! `POST /containers/{id}/pause` and `/unpause`: through the container's runtime.
 
 use super::Container;
 use crate::daemon::Daemon;
-use crate::error::{DaemonError, Result};
+use crate::error::Result;
 use berth_api::ApiError;
 use std::sync::Arc;
 
 pub async fn set_frozen(daemon: &Arc<Daemon>, c: &Arc<Container>, frozen: bool) -> Result<()> {
-    let path = daemon.cgroup_path(&c.snapshot());
-    tokio::task::spawn_blocking(move || berth_runtime::cgroups::freeze(&path, frozen))
-        .await
-        .map_err(|e| DaemonError::Other(e.to_string()))?
-        .map_err(|e| DaemonError::io(format!("freezer of {}", c.id), e))?;
+    let rec = c.snapshot();
+    let runtime = daemon.runtimes.get(&rec.host_config.runtime)?;
+    let bundle = daemon.container_paths(&rec.id).bundle;
+    runtime
+        .set_frozen(&rec.id, &daemon.cgroup_path(&rec), &bundle, frozen)
+        .await?;
     c.rec().state.paused = frozen;
     c.rec().state.status = if frozen {
         "paused".into()

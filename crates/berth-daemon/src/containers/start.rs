@@ -84,6 +84,17 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         }
         None => None,
     };
+    let runtime = match daemon.runtimes.get(&rec.host_config.runtime) {
+        Ok(r) => r.oci().cloned(),
+        Err(e) => {
+            crate::networks::endpoints::release(daemon, c).await;
+            c.rec().state.error = e.message.clone();
+            let _ = daemon.persist(c);
+            end_failed_start(daemon, c);
+            return Err(e.into());
+        }
+    };
+    let for_oci = runtime.is_some();
     let resolve_phase = phase("start.volumes_and_namespaces", &c.id);
     let volume_mounts = match crate::volumes::mounts::resolve(daemon, &rec) {
         Ok(v) => v,
@@ -157,6 +168,9 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
                 let nnp = super::spec::no_new_privileges(&prep_rec, nnp_default);
                 p.set_no_new_privileges(Some(nnp));
             }
+            if for_oci {
+                super::spec_oci::for_oci_runtime(&mut spec)?;
+            }
             let json =
                 serde_json::to_vec_pretty(&spec).map_err(|e| DaemonError::Other(e.to_string()))?;
             berth_perms::write_file(
@@ -217,6 +231,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         stdin: rec.config.open_stdin,
         stdin_once: rec.config.stdin_once,
         exec: None,
+        runtime: runtime.map(|rt| (rt, rec.id.clone())),
     };
     let monitor_phase = phase("start.monitor_and_runtime", &c.id);
     let (pid, monitor_pid) = match monitor_link::spawn(daemon, &spec).await {

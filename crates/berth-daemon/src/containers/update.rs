@@ -2,7 +2,7 @@
 
 use super::Container;
 use crate::daemon::Daemon;
-use crate::error::{DaemonError, Result};
+use crate::error::Result;
 use berth_api::container::{Resources, UpdateRequest, UpdateResponse};
 use berth_api::ApiError;
 use std::sync::Arc;
@@ -36,16 +36,12 @@ pub async fn update(
         resources.set_devices(None);
         let mut previous = super::spec::resources(&old.host_config.resources)?;
         previous.set_devices(None);
-        tokio::task::spawn_blocking(move || {
-            berth_runtime::cgroups::update(&path, &resources).inspect_err(|_| {
-                // A value the kernel refused may follow others already written: put the
-                // old limits back so the cgroup matches the record that is kept.
-                let _ = berth_runtime::cgroups::update(&path, &previous);
-            })
-        })
-        .await
-        .map_err(|e| DaemonError::Other(e.to_string()))?
-        .map_err(|e| ApiError::system(format!("Cannot update container {}: {e}", rec.id)))?;
+        let runtime = daemon.runtimes.get(&rec.host_config.runtime)?;
+        let bundle = daemon.container_paths(&rec.id).bundle;
+        runtime
+            .update(&rec.id, &path, &bundle, resources, previous)
+            .await
+            .map_err(|e| ApiError::system(format!("Cannot update container {}: {e}", rec.id)))?;
     }
     *c.rec() = rec;
     daemon.persist(c)?;

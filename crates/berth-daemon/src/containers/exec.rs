@@ -67,16 +67,7 @@ pub fn find(daemon: &Daemon, id: &str) -> Result<Arc<ExecInstance>, ApiError> {
 
 pub fn create(daemon: &Arc<Daemon>, c: &Arc<Container>, config: ExecConfig) -> Result<String> {
     let rec = c.snapshot();
-    if !rec.state.running {
-        return Err(ApiError::conflict(format!("container {} is not running", rec.id)).into());
-    }
-    if rec.state.paused {
-        return Err(ApiError::conflict(format!(
-            "Container {} is paused, unpause the container before exec",
-            rec.id
-        ))
-        .into());
-    }
+    super::state::Status::of(&rec.state).can_exec(&rec.id)?;
     if config.cmd.as_ref().map(|c| c.is_empty()).unwrap_or(true) {
         return Err(ApiError::invalid("No exec command specified").into());
     }

@@ -28,6 +28,7 @@ pub mod spec;
 pub mod spec_caps;
 pub mod spec_oci;
 pub mod start;
+pub mod state;
 pub mod stats;
 pub mod stop;
 pub mod top;
@@ -154,6 +155,23 @@ impl Container {
 
     pub fn is_running(&self) -> bool {
         self.rec().state.running
+    }
+
+    /// Where the container is in its life.
+    pub fn status(&self) -> state::Status {
+        state::Status::of(&self.rec().state)
+    }
+
+    /// Moves the container to its next state (see `state::Transition`); the caller
+    /// persists it and tells the world.
+    pub fn transition(
+        &self,
+        t: state::Transition,
+    ) -> std::result::Result<state::Status, state::InvalidTransition> {
+        let id = self.id.clone();
+        t.apply(&mut self.rec().state).inspect_err(|e| {
+            tracing::warn!("container {id}: {e}");
+        })
     }
 }
 

@@ -322,19 +322,13 @@ async fn handle_exit_inner(daemon: &Arc<Daemon>, c: &Arc<Container>, status: Opt
         ),
     };
     c.monitor.lock().await.take();
-    {
-        let mut rec = c.rec();
-        rec.state.running = false;
-        rec.state.paused = false;
-        rec.state.restarting = false;
-        rec.state.pid = 0;
-        rec.state.exit_code = code;
-        rec.state.oom_killed = oom;
-        rec.state.finished_at = finished;
-        rec.state.status = "exited".into();
-        rec.state.error = error;
-        rec.monitor_pid = 0;
-    }
+    let _ = c.transition(super::state::Transition::Exited {
+        exit_code: code,
+        oom_killed: oom,
+        finished_at: finished,
+        error,
+    });
+    c.rec().monitor_pid = 0;
     crate::networks::endpoints::endpoint_events(daemon, c, "disconnect");
     crate::networks::endpoints::release(daemon, c).await;
     let exited_paths = paths.clone();

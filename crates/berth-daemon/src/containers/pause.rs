@@ -1,9 +1,9 @@
 //! `POST /containers/{id}/pause` and `/unpause`: through the container's runtime.
 
+use super::state::Transition;
 use super::Container;
 use crate::daemon::Daemon;
-use crate::error::Result;
-use berth_api::ApiError;
+use crate::error::{DaemonError, Result};
 use std::sync::Arc;
 
 pub async fn set_frozen(daemon: &Arc<Daemon>, c: &Arc<Container>, frozen: bool) -> Result<()> {
@@ -13,27 +13,18 @@ pub async fn set_frozen(daemon: &Arc<Daemon>, c: &Arc<Container>, frozen: bool) 
     runtime
         .set_frozen(&rec.id, &daemon.cgroup_path(&rec), &bundle, frozen)
         .await?;
-    c.rec().state.paused = frozen;
-    c.rec().state.status = if frozen {
-        "paused".into()
+    c.transition(if frozen {
+        Transition::Paused
     } else {
-        "running".into()
-    };
+        Transition::Unpaused
+    })
+    .map_err(|e| DaemonError::Other(e.to_string()))?;
     Ok(())
 }
 
 pub async fn pause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
     let _g = c.op_lock.lock().await;
-    let (running, paused, id) = {
-        let r = c.rec();
-        (r.state.running, r.state.paused, r.id.clone())
-    };
-    if !running {
-        return Err(ApiError::conflict(format!("container {id} is not running")).into());
-    }
-    if paused {
-        return Err(ApiError::conflict(format!("Container {id} is already paused")).into());
-    }
+    c.status().can_pause(&c.id)?;
     set_frozen(daemon, c, true).await?;
     super::health::update(daemon, c);
     daemon.persist(c)?;
@@ -43,13 +34,7 @@ pub async fn pause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
 
 pub async fn unpause(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
     let _g = c.op_lock.lock().await;
-    let (paused, id) = {
-        let r = c.rec();
-        (r.state.paused, r.id.clone())
-    };
-    if !paused {
-        return Err(ApiError::conflict(format!("Container {id} is not paused")).into());
-    }
+    c.status().can_unpause(&c.id)?;
     set_frozen(daemon, c, false).await?;
     super::health::update(daemon, c);
     daemon.persist(c)?;

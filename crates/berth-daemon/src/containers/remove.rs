@@ -23,23 +23,10 @@ pub async fn remove(
             Err(ApiError::no_such_container(&c.id).into())
         };
     }
-    {
-        let r = c.rec();
-        if r.state.status == "removing" && !internal {
-            return Err(ApiError::conflict(format!(
-                "removal of container {} is already in progress",
-                r.id
-            ))
-            .into());
-        }
-        if r.state.running && !force {
-            let what = if r.state.paused { "paused" } else { "running" };
-            return Err(ApiError::conflict(format!(
-                "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
-                r.name
-            ))
-            .into());
-        }
+    // An internal removal (auto-remove) may follow one already marked.
+    match c.status() {
+        super::state::Status::Removing if internal => {}
+        status => status.can_remove(&c.id, &c.name(), force)?,
     }
     if c.is_running() {
         c.rec().manually_stopped = true;
@@ -55,10 +42,9 @@ pub async fn remove(
         })
         .await;
     }
+    let _ = c.transition(super::state::Transition::Removing);
     let (id, name) = {
-        let mut r = c.rec();
-        r.state.status = "removing".into();
-        r.state.restarting = false;
+        let r = c.rec();
         (r.id.clone(), r.name.clone())
     };
     daemon

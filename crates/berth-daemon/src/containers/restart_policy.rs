@@ -1,5 +1,6 @@
 //! What happens after a container exits: auto-remove, or a restart per its policy.
 
+use super::state::Transition;
 use super::Container;
 use crate::daemon::Daemon;
 use std::sync::Arc;
@@ -98,10 +99,8 @@ pub async fn after_exit(daemon: &Arc<Daemon>, c: &Arc<Container>) {
     } else {
         100u64 << rec.restart_count.clamp(0, 10)
     };
-    {
-        let mut r = c.rec();
-        r.state.restarting = true;
-        r.state.status = "restarting".into();
+    if c.transition(Transition::RestartPending).is_err() {
+        return;
     }
     tokio::time::sleep(std::time::Duration::from_millis(delay_ms.min(60_000))).await;
     let _guard = c.op_lock.lock().await;
@@ -111,20 +110,14 @@ pub async fn after_exit(daemon: &Arc<Daemon>, c: &Arc<Container>) {
         r.state.restarting && !r.manually_stopped
     };
     if !still_wanted || daemon.containers.find(&c.id).is_err() {
-        let mut r = c.rec();
-        if r.state.restarting {
-            r.state.restarting = false;
-            r.state.status = "exited".into();
-        }
+        let _ = c.transition(Transition::RestartCancelled);
         return;
     }
     c.rec().restart_count += 1;
     if let Err(e) = super::start::start_locked(daemon, c).await {
         tracing::warn!("restart {}: {e}", c.id);
-        let mut r = c.rec();
-        r.state.restarting = false;
-        r.state.status = "exited".into();
-        r.state.error = e.to_string();
+        let _ = c.transition(Transition::RestartCancelled);
+        c.rec().state.error = e.to_string();
     }
 }
 

@@ -1,6 +1,7 @@
 //! `POST /containers/{id}/start`: mount the rootfs, write the bundle, spawn the monitor.
 
 use super::monitor_link::{self, MonitorSpec};
+use super::state::Transition;
 use super::{Container, Lifecycle};
 use crate::daemon::Daemon;
 use crate::error::{DaemonError, Result};
@@ -10,24 +11,7 @@ use std::sync::Arc;
 
 pub async fn start(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()> {
     let _guard = c.op_lock.lock().await;
-    {
-        let rec = c.rec();
-        if rec.state.paused {
-            return Err(
-                ApiError::conflict("cannot start a paused container, try unpause instead").into(),
-            );
-        }
-        if rec.state.running {
-            return Err(ApiError::not_modified().into());
-        }
-        if rec.state.status == "removing" || rec.state.dead {
-            return Err(ApiError::conflict(format!(
-                "container {} is marked for removal and cannot be started",
-                rec.id
-            ))
-            .into());
-        }
-    }
+    c.status().can_start(&c.id)?;
     // A user's start starts the restart policy afresh (moby's ResetRestartManager).
     {
         let mut r = c.rec();
@@ -45,7 +29,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let mut net_prep = match crate::networks::endpoints::prepare(daemon, c) {
         Ok(p) => p,
         Err(e) => {
-            c.rec().state.error = e.to_string();
+            start_failed(c, e.to_string());
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e);
@@ -58,7 +42,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         Ok(f) => f,
         Err(e) => {
             crate::networks::endpoints::release(daemon, c).await;
-            c.rec().state.error = e.message.clone();
+            start_failed(c, e.message.clone());
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e.into());
@@ -88,7 +72,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         Ok(r) => r.oci().cloned(),
         Err(e) => {
             crate::networks::endpoints::release(daemon, c).await;
-            c.rec().state.error = e.message.clone();
+            start_failed(c, e.message.clone());
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e.into());
@@ -100,7 +84,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         Ok(v) => v,
         Err(e) => {
             crate::networks::endpoints::release(daemon, c).await;
-            c.rec().state.error = e.to_string();
+            start_failed(c, e.to_string());
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e);
@@ -112,7 +96,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         Ok(s) => s,
         Err(e) => {
             crate::networks::endpoints::release(daemon, c).await;
-            c.rec().state.error = e.to_string();
+            start_failed(c, e.to_string());
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
             return Err(e);
@@ -191,7 +175,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     drop(bundle_phase);
     if let Err(e) = prepared {
         crate::networks::endpoints::release(daemon, c).await;
-        c.rec().state.error = e.to_string();
+        start_failed(c, e.to_string());
         let _ = daemon.persist(c);
         end_failed_start(daemon, c);
         return Err(e);
@@ -245,22 +229,18 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
             })
             .await;
             let msg = e.to_api().message;
-            {
-                let mut r = c.rec();
-                r.state.error = msg.clone();
-                r.state.exit_code =
-                    if msg.contains("executable file not found") || msg.contains("no such file") {
-                        127
-                    } else if msg.contains("permission denied") {
-                        126
-                    } else {
-                        128
-                    };
-                if r.state.status == "restarting" {
-                    r.state.status = "exited".into();
-                    r.state.restarting = false;
-                }
-            }
+            let exit_code =
+                if msg.contains("executable file not found") || msg.contains("no such file") {
+                    127
+                } else if msg.contains("permission denied") {
+                    126
+                } else {
+                    128
+                };
+            let _ = c.transition(Transition::StartFailed {
+                exit_code,
+                error: msg,
+            });
             crate::networks::endpoints::release(daemon, c).await;
             let _ = daemon.persist(c);
             end_failed_start(daemon, c);
@@ -289,29 +269,23 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
         })
         .await;
         crate::networks::endpoints::release(daemon, c).await;
-        {
-            let mut r = c.rec();
-            r.state.error = e.to_string();
-            r.state.exit_code = 128;
-        }
+        let _ = c.transition(Transition::StartFailed {
+            exit_code: 128,
+            error: e.to_string(),
+        });
         let _ = daemon.persist(c);
         end_failed_start(daemon, c);
         return Err(e);
     }
     drop(plumb_phase);
     let record_phase = phase("start.record", &c.id);
+    c.transition(Transition::Started {
+        pid,
+        started_at: super::now_rfc3339(),
+    })
+    .map_err(|e| DaemonError::Other(e.to_string()))?;
     {
         let mut r = c.rec();
-        r.state.running = true;
-        r.state.paused = false;
-        r.state.restarting = false;
-        r.state.oom_killed = false;
-        r.state.dead = false;
-        r.state.pid = pid;
-        r.state.exit_code = 0;
-        r.state.error = String::new();
-        r.state.status = "running".into();
-        r.state.started_at = super::now_rfc3339();
         r.has_been_started = true;
         r.monitor_pid = monitor_pid;
     }
@@ -328,6 +302,12 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     monitor_link::link_container(daemon, c, true).await?;
     daemon.container_event(c, "start", &[]);
     Ok(())
+}
+
+/// Records why a start failed (the exit code stays as it was).
+fn start_failed(c: &Container, error: String) {
+    let exit_code = c.rec().state.exit_code;
+    let _ = c.transition(Transition::StartFailed { exit_code, error });
 }
 
 /// After a start that failed: attached clients (`docker run`) see their stream end, and an

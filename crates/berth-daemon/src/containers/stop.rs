@@ -64,11 +64,7 @@ pub async fn stop_locked(
         }
     } else {
         // Cancel a pending restart.
-        let mut r = c.rec();
-        if r.state.restarting {
-            r.state.restarting = false;
-            r.state.status = "exited".into();
-        }
+        let _ = c.transition(super::state::Transition::RestartCancelled);
     }
     let _ = daemon.persist(c);
     daemon.container_event(c, "stop", &[]);

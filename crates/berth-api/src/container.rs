@@ -4,6 +4,110 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// `Config.Healthcheck` (moby's `HealthConfig`): durations in nanoseconds, 0 or absent
+/// for the default; an empty `Test` inherits the image's, `["NONE"]` turns it off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<i64>,
+}
+
+/// `State.Health`: the last probes and what they add up to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub status: String,
+    #[serde(default)]
+    pub failing_streak: i64,
+    /// Oldest first; `[]`, never null (moby copies it into a fresh slice).
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub log: Vec<HealthcheckResult>,
+}
+
+/// One probe's result.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthcheckResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i64,
+    pub output: String,
+}
+
+/// `HostConfig.PortBindings`: `"80/tcp"` → bindings (`null`: one binding to any port).
+pub type PortMap = BTreeMap<String, Option<Vec<crate::network::PortBinding>>>;
+
+/// One `--ulimit`: `{"Name":"nofile","Soft":1024,"Hard":2048}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// One `--device`: host path, path in the container (default: the same), cgroup
+/// permissions (default `rwm`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceMapping {
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub path_on_host: String,
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub path_in_container: String,
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub cgroup_permissions: String,
+}
+
+/// One `--blkio-weight-device`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct WeightDevice {
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub path: String,
+    #[serde(default)]
+    pub weight: u16,
+}
+
+/// One `--device-{read,write}-{bps,iops}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ThrottleDevice {
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub path: String,
+    #[serde(default)]
+    pub rate: u64,
+}
+
+/// One `--gpus` (or other device driver) request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeviceRequest {
+    #[serde(default, deserialize_with = "crate::de::null_default")]
+    pub driver: String,
+    #[serde(default)]
+    pub count: i64,
+    #[serde(default, rename = "DeviceIDs")]
+    pub device_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub capabilities: Option<Vec<Vec<String>>>,
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+}
+
 /// The image-independent, portable part of a container (`Config` in inspect).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
@@ -33,7 +137,7 @@ pub struct Config {
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub healthcheck: Option<Value>,
+    pub healthcheck: Option<HealthConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args_escaped: Option<bool>,
     #[serde(default)]
@@ -95,7 +199,7 @@ pub struct HostConfig {
     #[serde(default)]
     pub network_mode: String,
     #[serde(default)]
-    pub port_bindings: Option<Value>,
+    pub port_bindings: Option<PortMap>,
     #[serde(default)]
     pub restart_policy: RestartPolicy,
     #[serde(default)]
@@ -183,15 +287,15 @@ pub struct Resources {
     #[serde(default)]
     pub blkio_weight: u16,
     #[serde(default)]
-    pub blkio_weight_device: Option<Value>,
+    pub blkio_weight_device: Option<Vec<WeightDevice>>,
     #[serde(default)]
-    pub blkio_device_read_bps: Option<Value>,
+    pub blkio_device_read_bps: Option<Vec<ThrottleDevice>>,
     #[serde(default)]
-    pub blkio_device_write_bps: Option<Value>,
+    pub blkio_device_write_bps: Option<Vec<ThrottleDevice>>,
     #[serde(default, rename = "BlkioDeviceReadIOps")]
-    pub blkio_device_read_iops: Option<Value>,
+    pub blkio_device_read_iops: Option<Vec<ThrottleDevice>>,
     #[serde(default, rename = "BlkioDeviceWriteIOps")]
-    pub blkio_device_write_iops: Option<Value>,
+    pub blkio_device_write_iops: Option<Vec<ThrottleDevice>>,
     #[serde(default)]
     pub cpu_period: i64,
     #[serde(default)]
@@ -205,11 +309,11 @@ pub struct Resources {
     #[serde(default)]
     pub cpuset_mems: String,
     #[serde(default)]
-    pub devices: Option<Value>,
+    pub devices: Option<Vec<DeviceMapping>>,
     #[serde(default)]
     pub device_cgroup_rules: Option<Vec<String>>,
     #[serde(default)]
-    pub device_requests: Option<Value>,
+    pub device_requests: Option<Vec<DeviceRequest>>,
     #[serde(default)]
     pub memory_reservation: i64,
     #[serde(default)]
@@ -223,7 +327,7 @@ pub struct Resources {
     #[serde(default)]
     pub pids_limit: Option<i64>,
     #[serde(default)]
-    pub ulimits: Option<Value>,
+    pub ulimits: Option<Vec<Ulimit>>,
     #[serde(default)]
     pub cpu_count: i64,
     #[serde(default)]
@@ -274,7 +378,7 @@ pub struct ContainerState {
     pub started_at: String,
     pub finished_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<Value>,
+    pub health: Option<Health>,
 }
 
 /// A mount as inspect and list show it.

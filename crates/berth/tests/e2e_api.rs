@@ -56,6 +56,30 @@ fn create_bad_input() {
     r.assert_error(400, "Invalid container name");
     nothing_created(&d, &images);
 
+    // Fields Docker types are decoded as their types: a wrong shape is Docker's 400,
+    // never a container that half-applies it.
+    for body in [
+        r#"{"Image":"busybox","Healthcheck":"CMD true"}"#,
+        r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"Interval":"5s"}}"#,
+        r#"{"Image":"busybox","HostConfig":{"Ulimits":{"Name":"nofile"}}}"#,
+        r#"{"Image":"busybox","HostConfig":{"Devices":"/dev/null"}}"#,
+        r#"{"Image":"busybox","HostConfig":{"BlkioWeightDevice":[{"Path":"/dev/sda","Weight":"x"}]}}"#,
+        r#"{"Image":"busybox","HostConfig":{"BlkioDeviceReadBps":[{"Path":"/dev/sda","Rate":-1}]}}"#,
+        r#"{"Image":"busybox","HostConfig":{"PortBindings":{"80/tcp":"8080"}}}"#,
+        r#"{"Image":"busybox","HostConfig":{"DeviceRequests":{"Driver":"nvidia"}}}"#,
+    ] {
+        let r = d.post_json("/containers/create", body);
+        r.assert_error(400, "json: cannot unmarshal");
+    }
+    nothing_created(&d, &images);
+    // null where Docker allows it stays the zero value.
+    let r = d.post_json(
+        "/containers/create?name=nulls",
+        r#"{"Image":"busybox","Healthcheck":null,"HostConfig":{"Ulimits":null,"Devices":null,"PortBindings":{"80/tcp":null},"BlkioWeightDevice":null}}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    d.docker(&["rm", "nulls"]).ok();
+
     let r = d.post_json("/containers/create", "{\"Image\":\"nosuchimage:1\"}");
     r.assert_error(404, "No such image: nosuchimage:1");
     let r = d.post_json("/containers/create", "{}");

@@ -267,24 +267,13 @@ fn validate_realtime(r: &berth_api::container::Resources) -> Result<(), ApiError
 /// `--gpus` and other device requests: berth has no device driver yet (GPU containers
 /// are on the roadmap), so every request fails the way dockerd fails without one.
 fn validate_device_requests(r: &berth_api::container::Resources) -> Result<(), ApiError> {
-    let Some(list) = r.device_requests.as_ref().and_then(|v| v.as_array()) else {
-        return Ok(());
-    };
-    if let Some(req) = list.first() {
-        let driver = req["Driver"].as_str().unwrap_or("");
-        let caps: Vec<String> = req["Capabilities"]
-            .as_array()
-            .into_iter()
+    if let Some(req) = r.device_requests.iter().flatten().next() {
+        let driver = &req.driver;
+        let caps: Vec<String> = req
+            .capabilities
+            .iter()
             .flatten()
-            .map(|set| {
-                let words: Vec<&str> = set
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| c.as_str())
-                    .collect();
-                format!("[{}]", words.join(" "))
-            })
+            .map(|set| format!("[{}]", set.join(" ")))
             .collect();
         return Err(ApiError::invalid(format!(
             "could not select device driver \"{driver}\" with capabilities: [{}]",
@@ -446,7 +435,6 @@ pub async fn create(
         && host_config
             .port_bindings
             .as_ref()
-            .and_then(|p| p.as_object())
             .is_some_and(|p| !p.is_empty())
     {
         warnings.push("Published ports are discarded when using host network mode".to_string());

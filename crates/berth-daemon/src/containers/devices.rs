@@ -24,25 +24,18 @@ pub struct DeviceMapping {
 /// host path, permissions = `rwm`).
 pub fn mappings(hc: &HostConfig) -> Result<Vec<DeviceMapping>, ApiError> {
     let mut out = Vec::new();
-    let Some(v) = hc.resources.devices.as_ref().filter(|v| !v.is_null()) else {
-        return Ok(out);
-    };
-    let arr = v
-        .as_array()
-        .ok_or_else(|| ApiError::invalid("invalid Devices: must be an array"))?;
-    for d in arr {
-        let s = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let host = s("PathOnHost");
+    for d in hc.resources.devices.iter().flatten() {
+        let host = d.path_on_host.clone();
         if host.is_empty() {
             return Err(ApiError::invalid(
                 "invalid device mapping: PathOnHost is empty",
             ));
         }
-        let mut container = s("PathInContainer");
+        let mut container = d.path_in_container.clone();
         if container.is_empty() {
             container = host.clone();
         }
-        let mut permissions = s("CgroupPermissions");
+        let mut permissions = d.cgroup_permissions.clone();
         if permissions.is_empty() {
             permissions = "rwm".into();
         }

@@ -11,12 +11,11 @@
 use super::exec;
 use super::Container;
 use crate::daemon::Daemon;
+use berth_api::container::{Health, HealthConfig, HealthcheckResult};
 use berth_api::exec::ExecConfig;
 use berth_api::ApiError;
 use berth_runtime::protocol::FrameKind;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -44,39 +43,21 @@ pub const STARTING: &str = "starting";
 pub const HEALTHY: &str = "healthy";
 pub const UNHEALTHY: &str = "unhealthy";
 
-/// `Config.Healthcheck` as the API carries it (durations in nanoseconds).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct HealthConfig {
-    #[serde(default)]
-    test: Option<Vec<String>>,
-    #[serde(default)]
-    interval: Option<i64>,
-    #[serde(default)]
-    timeout: Option<i64>,
-    #[serde(default)]
-    start_period: Option<i64>,
-    #[serde(default)]
-    start_interval: Option<i64>,
-    #[serde(default)]
-    retries: Option<i64>,
+/// The probe settings of a `Config.Healthcheck`, with moby's defaults.
+trait ProbeSettings {
+    fn interval(&self) -> Duration;
+    fn timeout(&self) -> Duration;
+    fn start_period(&self) -> Duration;
+    fn start_interval(&self) -> Duration;
+    fn retries(&self) -> i64;
 }
 
-impl HealthConfig {
-    fn from_value(v: &Value) -> Result<HealthConfig, String> {
-        if v.is_null() {
-            return Ok(HealthConfig::default());
-        }
-        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
-    }
+/// A container's healthcheck (the image's already merged in at create).
+fn config_of(config: &berth_api::container::Config) -> Option<HealthConfig> {
+    config.healthcheck.clone()
+}
 
-    fn of(config: &berth_api::container::Config) -> Option<HealthConfig> {
-        config
-            .healthcheck
-            .as_ref()
-            .and_then(|v| HealthConfig::from_value(v).ok())
-    }
-
+impl ProbeSettings for HealthConfig {
     fn interval(&self) -> Duration {
         with_default(self.interval, DEFAULT_PROBE_INTERVAL)
     }
@@ -109,19 +90,16 @@ fn with_default(ns: Option<i64>, default: Duration) -> Duration {
 /// Create-time checks of the client's `Config.Healthcheck` (moby's `validateHealthCheck`),
 /// before the image's is merged in. Clients below API 1.44 cannot set `StartInterval`:
 /// it is cleared, as moby's router does.
-pub fn validate(healthcheck: &mut Option<Value>, api_version: &str) -> Result<(), ApiError> {
-    let Some(v) = healthcheck.as_mut() else {
+pub fn validate(healthcheck: &mut Option<HealthConfig>, api_version: &str) -> Result<(), ApiError> {
+    let Some(hc) = healthcheck.as_mut() else {
         return Ok(());
     };
     let old_client = berth_api::version::parse(api_version)
         .is_some_and(|v| Some(v) < berth_api::version::parse("1.44"));
     if old_client {
-        if let Some(obj) = v.as_object_mut() {
-            obj.remove("StartInterval");
-        }
+        hc.start_interval = None;
     }
-    let hc = HealthConfig::from_value(v)
-        .map_err(|e| ApiError::invalid(format!("invalid Healthcheck: {e}")))?;
+    let hc = hc.clone();
     let min = go_duration(Duration::from_nanos(MINIMUM_DURATION_NS as u64));
     let too_short = |d: Option<i64>| d.is_some_and(|d| d != 0 && d < MINIMUM_DURATION_NS);
     if too_short(hc.interval) {
@@ -155,7 +133,7 @@ pub fn validate(healthcheck: &mut Option<Value>, api_version: &str) -> Result<()
 /// The command a probe runs (moby's `getProbe` + `cmdProbe`): `None` without a
 /// healthcheck, with an empty `Test` (nothing inherited) or with `NONE`.
 fn probe_command(config: &berth_api::container::Config) -> Option<Vec<String>> {
-    let hc = HealthConfig::of(config)?;
+    let hc = config_of(config)?;
     let test = hc.test.filter(|t| !t.is_empty())?;
     match test[0].as_str() {
         "CMD" => Some(test[1..].to_vec()),
@@ -176,42 +154,12 @@ fn probe_command(config: &berth_api::container::Config) -> Option<Vec<String>> {
     }
 }
 
-/// `State.Health` as inspect shows it.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-struct Health {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    failing_streak: i64,
-    #[serde(default)]
-    log: Option<Vec<HealthResult>>,
+/// moby's `Health.Status()`: unhealthy while the monitor was never set up.
+trait HealthStatus {
+    fn status(&self) -> &str;
 }
 
-/// One probe's result.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "PascalCase")]
-struct HealthResult {
-    start: String,
-    end: String,
-    exit_code: i64,
-    output: String,
-}
-
-impl Health {
-    fn read(v: &Option<Value>) -> Health {
-        v.as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    }
-
-    fn write(mut self) -> Value {
-        // moby's inspect copies the log into a fresh slice: `[]`, never null.
-        self.log.get_or_insert_with(Vec::new);
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    /// moby's `Health.Status()`: unhealthy while the monitor was never set up.
+impl HealthStatus for Health {
     fn status(&self) -> &str {
         if self.status.is_empty() {
             UNHEALTHY
@@ -224,9 +172,9 @@ impl Health {
 /// Changes `State.Health` under the record's lock; returns `f`'s answer.
 fn with_health<T>(c: &Container, f: impl FnOnce(&mut Health, &super::ContainerRecord) -> T) -> T {
     let mut rec = c.rec();
-    let mut h = Health::read(&rec.state.health);
+    let mut h = rec.state.health.clone().unwrap_or_default();
     let out = f(&mut h, &rec);
-    rec.state.health = Some(h.write());
+    rec.state.health = Some(h);
     out
 }
 
@@ -340,11 +288,12 @@ async fn run_monitor(
     loop {
         let wait = {
             let rec = c.rec();
-            let hc = HealthConfig::of(&rec.config).unwrap_or_default();
+            let hc = config_of(&rec.config).unwrap_or_default();
             let started = parse_time(&rec.state.started_at);
             let in_start_period =
                 elapsed_since(started, Utc::now()).is_some_and(|since| since < hc.start_period());
-            if in_start_period && Health::read(&rec.state.health).status() == STARTING {
+            if in_start_period && rec.state.health.clone().unwrap_or_default().status() == STARTING
+            {
                 hc.start_interval()
             } else {
                 hc.interval()
@@ -357,7 +306,7 @@ async fn run_monitor(
         // A container that ended without telling us (a race with its exit) stops here.
         let (running, paused, timeout) = {
             let rec = c.rec();
-            let hc = HealthConfig::of(&rec.config).unwrap_or_default();
+            let hc = config_of(&rec.config).unwrap_or_default();
             (rec.state.running, rec.state.paused, hc.timeout())
         };
         if !running || paused {
@@ -374,7 +323,7 @@ async fn run_monitor(
             }
             Probe::Stopped => return,
         };
-        let result = HealthResult {
+        let result = HealthcheckResult {
             start: go_time(start),
             end: go_time(Utc::now()),
             exit_code,
@@ -390,7 +339,7 @@ fn record(
     daemon: &Arc<Daemon>,
     c: &Arc<Container>,
     stop_rx: &watch::Receiver<bool>,
-    result: HealthResult,
+    result: HealthcheckResult,
     start: DateTime<Utc>,
 ) {
     let changed = {
@@ -398,13 +347,13 @@ fn record(
         if *stop_rx.borrow() {
             return;
         }
-        let hc = HealthConfig::of(&rec.config).unwrap_or_default();
+        let hc = config_of(&rec.config).unwrap_or_default();
         let since_start = elapsed_since(parse_time(&rec.state.started_at), start);
-        let mut h = Health::read(&rec.state.health);
+        let mut h = rec.state.health.clone().unwrap_or_default();
         let old = h.status().to_string();
         apply_result(&mut h, result, &hc, since_start);
         let new = h.status().to_string();
-        rec.state.health = Some(h.write());
+        rec.state.health = Some(h);
         (old != new).then_some(new)
     };
     if let Some(status) = changed {
@@ -416,11 +365,11 @@ fn record(
 /// container's `StartedAt`.
 fn apply_result(
     h: &mut Health,
-    result: HealthResult,
+    result: HealthcheckResult,
     hc: &HealthConfig,
     since_start: Option<Duration>,
 ) {
-    let log = h.log.get_or_insert_with(Vec::new);
+    let log = &mut h.log;
     let exit_code = result.exit_code;
     log.push(result);
     if log.len() > MAX_LOG_ENTRIES {
@@ -696,7 +645,9 @@ mod tests {
 
     #[test]
     fn validation_uses_moby_texts() {
-        let check = |v: Value, ver: &str| validate(&mut Some(v), ver).map_err(|e| e.message);
+        let check = |v: serde_json::Value, ver: &str| {
+            validate(&mut Some(serde_json::from_value(v).unwrap()), ver).map_err(|e| e.message)
+        };
         assert_eq!(
             check(json!({"Interval": 100}), "1.50").unwrap_err(),
             "Interval in Healthcheck cannot be less than 1ms"
@@ -718,9 +669,12 @@ mod tests {
             "StartInterval in Healthcheck cannot be less than 1ms"
         );
         // Below 1.44 StartInterval is dropped, not checked.
-        let mut v = Some(json!({"StartInterval": 10}));
+        let mut v = Some(HealthConfig {
+            start_interval: Some(10),
+            ..Default::default()
+        });
         validate(&mut v, "1.43").unwrap();
-        assert_eq!(v, Some(json!({})));
+        assert_eq!(v, Some(HealthConfig::default()));
         check(
             json!({"Test": ["CMD", "true"], "Interval": 0, "Retries": 0}),
             "1.50",
@@ -733,13 +687,15 @@ mod tests {
     fn probes_follow_the_test_kind() {
         let mut cfg = berth_api::container::Config::default();
         assert_eq!(probe_command(&cfg), None);
-        cfg.healthcheck = Some(json!({"Test": []}));
+        cfg.healthcheck = Some(serde_json::from_value(json!({"Test": []})).unwrap());
         assert_eq!(probe_command(&cfg), None);
-        cfg.healthcheck = Some(json!({"Test": ["NONE"]}));
+        cfg.healthcheck = Some(serde_json::from_value(json!({"Test": ["NONE"]})).unwrap());
         assert_eq!(probe_command(&cfg), None);
-        cfg.healthcheck = Some(json!({"Test": ["CMD", "true", "x"]}));
+        cfg.healthcheck =
+            Some(serde_json::from_value(json!({"Test": ["CMD", "true", "x"]})).unwrap());
         assert_eq!(probe_command(&cfg), Some(vec!["true".into(), "x".into()]));
-        cfg.healthcheck = Some(json!({"Test": ["CMD-SHELL", "exit 1"]}));
+        cfg.healthcheck =
+            Some(serde_json::from_value(json!({"Test": ["CMD-SHELL", "exit 1"]})).unwrap());
         assert_eq!(
             probe_command(&cfg),
             Some(vec!["/bin/sh".into(), "-c".into(), "exit 1".into()])
@@ -751,8 +707,8 @@ mod tests {
         );
     }
 
-    fn result(code: i64) -> HealthResult {
-        HealthResult {
+    fn result(code: i64) -> HealthcheckResult {
+        HealthcheckResult {
             start: String::new(),
             end: String::new(),
             exit_code: code,
@@ -786,10 +742,10 @@ mod tests {
         for _ in 0..4 {
             apply_result(&mut h, result(3), &hc, None);
         }
-        let log = h.log.clone().unwrap();
+        let log = h.log.clone();
         assert_eq!(log.len(), MAX_LOG_ENTRIES);
         assert_eq!(log[0].exit_code, 2);
-        let v = Health::default().write();
+        let v = serde_json::to_value(Health::default()).unwrap();
         assert_eq!(v, json!({"Status": "", "FailingStreak": 0, "Log": []}));
     }
 

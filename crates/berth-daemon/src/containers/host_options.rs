@@ -23,21 +23,8 @@ const ULIMIT_NAMES: &[&str] = &[
     "stack",
 ];
 
-/// One `--ulimit` as the API carries it: `{"Name":"nofile","Soft":1024,"Hard":2048}`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Ulimit {
-    name: String,
-    soft: i64,
-    hard: i64,
-}
-
-fn ulimits(hc: &HostConfig) -> Result<Vec<Ulimit>, ApiError> {
-    match &hc.resources.ulimits {
-        None | Some(serde_json::Value::Null) => Ok(vec![]),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|e| ApiError::invalid(format!("invalid ulimits: {e}"))),
-    }
+fn ulimits(hc: &HostConfig) -> Result<Vec<berth_api::container::Ulimit>, ApiError> {
+    Ok(hc.resources.ulimits.clone().unwrap_or_default())
 }
 
 /// The daemon's own hard limit for a resource: a container never gets more (raising it

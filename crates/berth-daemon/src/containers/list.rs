@@ -102,8 +102,7 @@ fn health_status(rec: &ContainerRecord) -> &str {
     rec.state
         .health
         .as_ref()
-        .and_then(|h| h.get("Status"))
-        .and_then(|s| s.as_str())
+        .map(|h| h.status.as_str())
         .filter(|s| !s.is_empty())
         .unwrap_or("none")
 }

@@ -392,47 +392,34 @@ fn block_device_numbers(path: &str) -> Result<(i64, i64)> {
 fn block_io(
     r: &berth_api::container::Resources,
 ) -> Result<Option<oci_spec::runtime::LinuxBlockIo>> {
+    use berth_api::container::ThrottleDevice;
     use oci_spec::runtime::{LinuxThrottleDeviceBuilder, LinuxWeightDeviceBuilder};
-    let entries = |v: &Option<serde_json::Value>, field: &str| -> Vec<(String, i64)> {
-        v.as_ref()
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                Some((
-                    e.get("Path")?.as_str()?.to_string(),
-                    e.get(field)?.as_i64()?,
-                ))
-            })
-            .collect()
-    };
-    let throttle = |v: &Option<serde_json::Value>| -> Result<Option<Vec<_>>> {
-        let list = entries(v, "Rate");
-        if list.is_empty() {
-            return Ok(None);
-        }
+    let throttle = |v: &Option<Vec<ThrottleDevice>>| -> Result<Option<Vec<_>>> {
         let mut out = Vec::new();
-        for (path, rate) in list {
-            let (major, minor) = block_device_numbers(&path)?;
+        for d in v.iter().flatten().filter(|d| !d.path.is_empty()) {
+            let (major, minor) = block_device_numbers(&d.path)?;
             out.push(
                 LinuxThrottleDeviceBuilder::default()
                     .major(major)
                     .minor(minor)
-                    .rate(rate.max(0) as u64)
+                    .rate(d.rate)
                     .build()
                     .map_err(oci_err)?,
             );
         }
-        Ok(Some(out))
+        Ok((!out.is_empty()).then_some(out))
     };
     let mut weights = Vec::new();
-    for (path, weight) in entries(&r.blkio_weight_device, "Weight") {
-        let (major, minor) = block_device_numbers(&path)?;
+    for d in r.blkio_weight_device.iter().flatten() {
+        if d.path.is_empty() {
+            continue;
+        }
+        let (major, minor) = block_device_numbers(&d.path)?;
         weights.push(
             LinuxWeightDeviceBuilder::default()
                 .major(major)
                 .minor(minor)
-                .weight(weight.clamp(0, u16::MAX as i64) as u16)
+                .weight(d.weight)
                 .build()
                 .map_err(oci_err)?,
         );

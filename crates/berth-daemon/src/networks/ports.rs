@@ -79,20 +79,19 @@ fn parse_host_ports(s: &str, key: &str) -> Result<(u16, u16), ApiError> {
 /// without a binding when `PublishAllPorts` is set. IPv6 host addresses are skipped (this
 /// engine publishes on IPv4).
 pub fn requests(
-    bindings: Option<&Value>,
+    bindings: Option<&berth_api::container::PortMap>,
     exposed: Option<&BTreeMap<String, Value>>,
     publish_all: bool,
 ) -> Result<Vec<Request>, ApiError> {
     let mut out = Vec::new();
     let mut bound = std::collections::BTreeSet::new();
-    if let Some(Value::Object(map)) = bindings {
+    if let Some(map) = bindings {
         for (key, list) in map {
             let cp = ContainerPort::parse(key)?;
             bound.insert(cp);
             let list: Vec<PortBinding> = match list {
-                Value::Null => vec![PortBinding::default()],
-                v => serde_json::from_value(v.clone())
-                    .map_err(|e| ApiError::invalid(format!("invalid port binding {key}: {e}")))?,
+                None => vec![PortBinding::default()],
+                Some(l) => l.clone(),
             };
             for b in list {
                 let host_ip = match b.host_ip.trim_matches(['[', ']']) {
@@ -294,11 +293,14 @@ mod tests {
 
     #[test]
     fn parses_bindings_and_publish_all() {
-        let b = serde_json::json!({
+        let map = |v: serde_json::Value| -> berth_api::container::PortMap {
+            serde_json::from_value(v).unwrap()
+        };
+        let b = map(serde_json::json!({
             "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
             "53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}, {"HostIp": "::", "HostPort": "53"}],
             "9000": [{"HostIp": "", "HostPort": "9000-9010"}],
-        });
+        }));
         let exposed = BTreeMap::from([
             ("80/tcp".to_string(), serde_json::json!({})),
             ("443/tcp".to_string(), serde_json::json!({})),
@@ -317,8 +319,13 @@ mod tests {
         assert!(r
             .iter()
             .any(|x| x.container.port == 443 && x.host_ports == (0, 0)));
-        assert!(requests(Some(&serde_json::json!({"x/tcp": null})), None, false).is_err());
-        assert!(requests(Some(&serde_json::json!({"80/sctp": null})), None, false).is_err());
+        assert!(requests(Some(&map(serde_json::json!({"x/tcp": null}))), None, false).is_err());
+        assert!(requests(
+            Some(&map(serde_json::json!({"80/sctp": null}))),
+            None,
+            false
+        )
+        .is_err());
     }
 
     #[test]

@@ -2,7 +2,11 @@
 //! `POST /containers/create` body, following docker/cli's `opts.go` parsing.
 
 use super::super::{envfile, units, Fail};
-use berth_api::container::{Config, CreateRequest, HostConfig, LogConfig, RestartPolicy};
+use berth_api::container::{
+    Config, CreateRequest, DeviceMapping, HealthConfig, HostConfig, LogConfig, PortMap,
+    RestartPolicy, Ulimit,
+};
+use berth_api::network::PortBinding;
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -444,7 +448,7 @@ pub fn parse_mount(spec: &str) -> Result<Value, String> {
 }
 
 /// `nofile=1024:2048` → `{"Name","Soft","Hard"}`.
-pub fn parse_ulimit(spec: &str) -> Result<Value, String> {
+pub fn parse_ulimit(spec: &str) -> Result<Ulimit, String> {
     let (name, vals) = spec
         .split_once('=')
         .ok_or_else(|| format!("invalid ulimit argument: {spec}"))?;
@@ -453,11 +457,15 @@ pub fn parse_ulimit(spec: &str) -> Result<Value, String> {
         s.parse::<i64>()
             .map_err(|_| format!("invalid ulimit argument: {spec}"))
     };
-    Ok(json!({"Name": name, "Soft": p(soft)?, "Hard": p(hard)?}))
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft: p(soft)?,
+        hard: p(hard)?,
+    })
 }
 
 /// `/dev/x[:/dev/y[:rwm]]` → a `Devices` entry.
-pub fn parse_device(spec: &str) -> Result<Value, String> {
+pub fn parse_device(spec: &str) -> Result<DeviceMapping, String> {
     let parts: Vec<&str> = spec.split(':').collect();
     let (src, dst, perm) = match parts.as_slice() {
         [s] => (*s, *s, "rwm"),
@@ -466,7 +474,11 @@ pub fn parse_device(spec: &str) -> Result<Value, String> {
         [s, d, p] => (*s, *d, *p),
         _ => return Err(format!("invalid device specification: {spec}")),
     };
-    Ok(json!({"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perm}))
+    Ok(DeviceMapping {
+        path_on_host: src.to_string(),
+        path_in_container: dst.to_string(),
+        cgroup_permissions: perm.to_string(),
+    })
 }
 
 /// `always`, `on-failure:3`, `no`, `unless-stopped` → `RestartPolicy`.
@@ -556,14 +568,18 @@ impl ContainerOpts {
         }
 
         let mut exposed: BTreeMap<String, Value> = BTreeMap::new();
-        let mut bindings: Map<String, Value> = Map::new();
+        let mut bindings: PortMap = PortMap::new();
         for p in &self.publish {
             let (port, ip, hp) = parse_publish(p).map_err(bad)?;
             exposed.insert(port.clone(), json!({}));
-            let e = bindings.entry(port).or_insert_with(|| json!([]));
-            if let Some(a) = e.as_array_mut() {
-                a.push(json!({"HostIp": ip, "HostPort": hp}));
-            }
+            bindings
+                .entry(port)
+                .or_default()
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: ip.to_string(),
+                    host_port: hp.to_string(),
+                });
         }
         for e in &self.expose {
             let p = if e.contains('/') {
@@ -606,13 +622,13 @@ impl ContainerOpts {
                 None => (t.clone(), String::new()),
             })
             .collect();
-        let ulimits: Vec<Value> = self
+        let ulimits: Vec<Ulimit> = self
             .ulimit
             .iter()
             .map(|u| parse_ulimit(u))
             .collect::<Result<_, _>>()
             .map_err(bad)?;
-        let devices: Vec<Value> = self
+        let devices: Vec<DeviceMapping> = self
             .device
             .iter()
             .map(|d| parse_device(d))
@@ -631,30 +647,32 @@ impl ContainerOpts {
         }
 
         let healthcheck = if self.no_healthcheck {
-            Some(json!({"Test": ["NONE"]}))
+            Some(HealthConfig {
+                test: Some(vec!["NONE".into()]),
+                ..Default::default()
+            })
         } else if self.health_cmd.is_some()
             || self.health_interval.is_some()
             || self.health_retries.is_some()
             || self.health_timeout.is_some()
             || self.health_start_period.is_some()
         {
-            let mut h = Map::new();
-            if let Some(c) = &self.health_cmd {
-                h.insert("Test".into(), json!(["CMD-SHELL", c]));
-            }
-            for (k, v) in [
-                ("Interval", &self.health_interval),
-                ("Timeout", &self.health_timeout),
-                ("StartPeriod", &self.health_start_period),
-            ] {
-                if let Some(v) = v {
-                    h.insert(k.into(), json!(go_duration(v).map_err(bad)?));
-                }
-            }
-            if let Some(r) = self.health_retries {
-                h.insert("Retries".into(), json!(r));
-            }
-            Some(Value::Object(h))
+            let duration = |v: &Option<String>| -> Result<Option<i64>, _> {
+                v.as_deref()
+                    .map(|v| go_duration(v).map_err(bad))
+                    .transpose()
+            };
+            Some(HealthConfig {
+                test: self
+                    .health_cmd
+                    .as_ref()
+                    .map(|c| vec!["CMD-SHELL".into(), c.clone()]),
+                interval: duration(&self.health_interval)?,
+                timeout: duration(&self.health_timeout)?,
+                start_period: duration(&self.health_start_period)?,
+                retries: self.health_retries,
+                ..Default::default()
+            })
         } else {
             None
         };
@@ -691,7 +709,7 @@ impl ContainerOpts {
                 config: (!self.log_opt.is_empty()).then(|| kv_map(&self.log_opt)),
             },
             network_mode: self.network.clone().unwrap_or_else(|| "default".into()),
-            port_bindings: (!bindings.is_empty()).then_some(Value::Object(bindings)),
+            port_bindings: (!bindings.is_empty()).then_some(bindings),
             restart_policy: restart,
             volumes_from: (!self.volumes_from.is_empty()).then(|| self.volumes_from.clone()),
             mounts: (!mounts.is_empty()).then_some(Value::Array(mounts)),
@@ -735,8 +753,8 @@ impl ContainerOpts {
         r.pids_limit = self.pids_limit;
         r.oom_kill_disable = self.oom_kill_disable.then_some(true);
         r.cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
-        r.ulimits = (!ulimits.is_empty()).then_some(Value::Array(ulimits));
-        r.devices = Some(Value::Array(devices));
+        r.ulimits = (!ulimits.is_empty()).then_some(ulimits);
+        r.devices = Some(devices);
         r.device_cgroup_rules =
             (!self.device_cgroup_rule.is_empty()).then(|| self.device_cgroup_rule.clone());
 
@@ -847,18 +865,15 @@ mod tests {
                 "DriverConfig":{"Name":"local","Options":{"type":"tmpfs","device":"tmpfs"}}})
         );
         assert_eq!(
-            parse_ulimit("nofile=1024:2048").unwrap(),
+            serde_json::to_value(parse_ulimit("nofile=1024:2048").unwrap()).unwrap(),
             json!({"Name":"nofile","Soft":1024,"Hard":2048})
         );
-        assert_eq!(parse_ulimit("nproc=10").unwrap()["Hard"], json!(10));
+        assert_eq!(parse_ulimit("nproc=10").unwrap().hard, 10);
         assert_eq!(
-            parse_device("/dev/fuse").unwrap()["PathInContainer"],
-            json!("/dev/fuse")
+            parse_device("/dev/fuse").unwrap().path_in_container,
+            "/dev/fuse"
         );
-        assert_eq!(
-            parse_device("/dev/a:r").unwrap()["CgroupPermissions"],
-            json!("r")
-        );
+        assert_eq!(parse_device("/dev/a:r").unwrap().cgroup_permissions, "r");
         assert_eq!(
             parse_restart("on-failure:3").unwrap().maximum_retry_count,
             3

@@ -209,7 +209,7 @@ pub struct HostConfig {
     #[serde(default)]
     pub volumes_from: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mounts: Option<Value>,
+    pub mounts: Option<Vec<crate::volume::Mount>>,
     #[serde(default)]
     pub console_size: Option<Vec<u32>>,
     #[serde(default)]
@@ -348,7 +348,7 @@ pub struct CreateRequest {
     #[serde(default)]
     pub host_config: Option<HostConfig>,
     #[serde(default)]
-    pub networking_config: Option<Value>,
+    pub networking_config: Option<crate::network::NetworkingConfig>,
 }
 
 /// `POST /containers/create` answer.

@@ -71,21 +71,29 @@ pub struct VolumePruneResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
 pub struct Mount {
-    #[serde(default, rename = "Type")]
+    #[serde(default, rename = "Type", deserialize_with = "crate::de::null_default")]
     pub kind: String,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::de::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub source: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::de::null_default")]
     pub target: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::de::null_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub consistency: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_options: Option<VolumeOptions>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
 }
 

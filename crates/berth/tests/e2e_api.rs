@@ -62,6 +62,7 @@ fn create_bad_input() {
         r#"{"Image":"busybox","Healthcheck":"CMD true"}"#,
         r#"{"Image":"busybox","Healthcheck":{"Test":["CMD","true"],"Interval":"5s"}}"#,
         r#"{"Image":"busybox","HostConfig":{"Ulimits":{"Name":"nofile"}}}"#,
+        r#"{"Image":"busybox","HostConfig":{"Mounts":{"Type":"bind","Target":"/x"}}}"#,
         r#"{"Image":"busybox","HostConfig":{"Devices":"/dev/null"}}"#,
         r#"{"Image":"busybox","HostConfig":{"BlkioWeightDevice":[{"Path":"/dev/sda","Weight":"x"}]}}"#,
         r#"{"Image":"busybox","HostConfig":{"BlkioDeviceReadBps":[{"Path":"/dev/sda","Rate":-1}]}}"#,

@@ -361,13 +361,7 @@ pub async fn create(
             "none".into()
         };
     }
-    let networking: Option<berth_api::network::NetworkingConfig> = match &req.networking_config {
-        Some(v) if !v.is_null() => Some(
-            serde_json::from_value(v.clone())
-                .map_err(|e| ApiError::invalid(format!("invalid NetworkingConfig: {e}")))?,
-        ),
-        _ => None,
-    };
+    let networking = req.networking_config.clone();
     // `Config.NetworkDisabled` (docker-py's `network_disabled=True`): no endpoint at all,
     // only the namespace's loopback, as moby skips networking for such a container.
     let endpoints = if config.network_disabled == Some(true) {

@@ -211,11 +211,7 @@ pub fn apply(spec: &mut Spec, hc: &HostConfig, shared: &Shared) -> Result<()> {
         remove_namespace(spec, LinuxNamespaceType::Cgroup);
     }
     // /dev/shm: a bind of the shared tmpfs, nothing for `none`, else the runtime's own.
-    let user_shm = hc
-        .mounts
-        .as_ref()
-        .and_then(|m| m.as_array())
-        .is_some_and(|l| l.iter().any(|m| m["Target"] == "/dev/shm"))
+    let user_shm = hc.mounts.iter().flatten().any(|m| m.target == "/dev/shm")
         || hc
             .binds
             .iter()

@@ -329,10 +329,8 @@ pub fn plan(
     for raw in hc.binds.iter().flatten() {
         push_unique(&mut user, parse_bind(raw)?)?;
     }
-    if let Some(v) = hc.mounts.as_ref().filter(|v| !v.is_null()) {
-        let list: Vec<ApiMount> = serde_json::from_value(v.clone())
-            .map_err(|e| invalid(format!("invalid HostConfig.Mounts: {e}")))?;
-        for m in &list {
+    if let Some(list) = hc.mounts.as_ref() {
+        for m in list {
             if legacy_read_only
                 && m.bind_options
                     .as_ref()

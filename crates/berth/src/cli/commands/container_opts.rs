@@ -6,7 +6,7 @@ use berth_api::container::{
     Config, CreateRequest, DeviceMapping, HealthConfig, HostConfig, LogConfig, PortMap,
     RestartPolicy, Ulimit,
 };
-use berth_api::network::PortBinding;
+use berth_api::network::{EndpointIpamConfig, EndpointSettings, NetworkingConfig, PortBinding};
 use clap::Args;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -712,7 +712,10 @@ impl ContainerOpts {
             port_bindings: (!bindings.is_empty()).then_some(bindings),
             restart_policy: restart,
             volumes_from: (!self.volumes_from.is_empty()).then(|| self.volumes_from.clone()),
-            mounts: (!mounts.is_empty()).then_some(Value::Array(mounts)),
+            mounts: (!mounts.is_empty())
+                .then(|| serde_json::from_value(Value::Array(mounts)))
+                .transpose()
+                .map_err(|e| bad(format!("invalid argument for \"--mount\" flag: {e}")))?,
             annotations: (!self.annotation.is_empty()).then(|| kv_map(&self.annotation)),
             cap_add: (!self.cap_add.is_empty()).then(|| self.cap_add.clone()),
             cap_drop: (!self.cap_drop.is_empty()).then(|| self.cap_drop.clone()),
@@ -760,14 +763,17 @@ impl ContainerOpts {
 
         let networking_config = match (&self.network, self.network_alias.is_empty(), &self.ip) {
             (Some(n), false, _) | (Some(n), _, Some(_)) => {
-                let mut ep = Map::new();
-                if !self.network_alias.is_empty() {
-                    ep.insert("Aliases".into(), json!(self.network_alias));
-                }
-                if let Some(ip) = &self.ip {
-                    ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
-                }
-                Some(json!({"EndpointsConfig": {n: Value::Object(ep)}}))
+                let endpoint = EndpointSettings {
+                    aliases: (!self.network_alias.is_empty()).then(|| self.network_alias.clone()),
+                    ipam_config: self.ip.as_ref().map(|ip| EndpointIpamConfig {
+                        ipv4_address: ip.clone(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                Some(NetworkingConfig {
+                    endpoints_config: Some([(n.clone(), Some(endpoint))].into()),
+                })
             }
             _ => None,
         };

@@ -7,6 +7,7 @@
 
 use crate::caps;
 use crate::cgroups::Cgroup;
+use crate::error::RuntimeError;
 use crate::rootfs;
 use crate::sys;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -106,8 +107,8 @@ impl std::fmt::Display for StartError {
     }
 }
 
-fn fail(msg: impl Into<String>) -> StartError {
-    StartError::new(go_errno_text(&msg.into()), 1)
+fn fail(msg: impl std::fmt::Display) -> StartError {
+    StartError::new(go_errno_text(&msg.to_string()), 1)
 }
 
 /// Rust's `No such file or directory (os error 2)` as Go (runc, dockerd) words it:
@@ -383,7 +384,7 @@ pub(crate) fn create(
         crate::userns::write_maps(pid, uids, gids)
             .and_then(|()| {
                 send(parent_sock.as_raw_fd(), &[crate::userns::MSG_MAPPED])
-                    .map_err(|e| format!("sync with container init: {e}"))
+                    .map_err(|e| RuntimeError::step("sync with container init", e))
             })
             .map_err(|e| abort(fail(e)))?;
     }
@@ -556,34 +557,34 @@ fn set_stdio(stdio: ChildStdio) -> Result<(), StartError> {
 fn sysctl_allowed(
     key: &str,
     namespaces: &[oci_spec::runtime::LinuxNamespace],
-) -> Result<(), String> {
+) -> Result<(), RuntimeError> {
     let has = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
     if crate::defaults::IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
         return if has(LinuxNamespaceType::Ipc) {
             Ok(())
         } else {
-            Err(format!(
+            Err(RuntimeError::spec(format!(
                 "sysctl {key:?} is not allowed in the hosts ipc namespace"
-            ))
+            )))
         };
     }
     if key.starts_with("net.") {
         return if has(LinuxNamespaceType::Network) {
             Ok(())
         } else {
-            Err(format!(
+            Err(RuntimeError::spec(format!(
                 "sysctl {key:?} not allowed in host network namespace"
-            ))
+            )))
         };
     }
     match key {
         "kernel.domainname" if has(LinuxNamespaceType::Uts) => Ok(()),
-        "kernel.hostname" => Err(format!(
+        "kernel.hostname" => Err(RuntimeError::spec(format!(
             "sysctl {key:?} is not allowed as it conflicts with the OCI \"hostname\" field"
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(RuntimeError::spec(format!(
             "sysctl {key:?} is not in a separate kernel namespace"
-        )),
+        ))),
     }
 }
 
@@ -1045,9 +1046,11 @@ mod tests {
         let host = ns(&[LinuxNamespaceType::Mount]);
         assert!(sysctl_allowed("kernel.msgmax", &host)
             .unwrap_err()
+            .to_string()
             .contains("hosts ipc namespace"));
         assert!(sysctl_allowed("net.ipv4.ip_forward", &host)
             .unwrap_err()
+            .to_string()
             .contains("host network namespace"));
         assert!(sysctl_allowed("kernel.domainname", &host).is_err());
         assert!(sysctl_allowed("kernel.hostname", &own).is_err());

@@ -10,6 +10,7 @@ pub mod cgroups;
 mod container;
 pub mod defaults;
 pub mod device_bpf;
+pub mod error;
 pub mod logfile;
 pub mod monitor;
 pub mod oci;
@@ -21,6 +22,7 @@ pub mod sys;
 mod userns;
 
 pub use container::StartError;
+pub use error::RuntimeError;
 
 /// The OCI spec types this runtime speaks, re-exported so callers use the same version.
 pub use oci_spec;

@@ -5,6 +5,7 @@
 //! symlink planted in the image (`/etc/passwd -> /host/...`, `/proc -> /`) can never send a
 //! read or a mount outside the container's root.
 
+use crate::error::RuntimeError;
 use crate::sys;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{LinuxDeviceType, Mount, Spec};
@@ -207,13 +208,16 @@ pub(crate) fn propagation_flag(s: &str) -> Option<MsFlags> {
     })
 }
 
-fn err(what: impl std::fmt::Display, e: impl std::fmt::Display) -> String {
-    format!("{what}: {e}")
+fn err(
+    what: impl std::fmt::Display,
+    e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> RuntimeError {
+    RuntimeError::step(what, e)
 }
 
 /// Makes the mount tree private/slave, binds the rootfs onto itself and mounts every spec
 /// mount inside it. Runs in the container's new mount namespace, before pivot_root.
-pub(crate) fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), String> {
+pub(crate) fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), RuntimeError> {
     let linux = spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -239,13 +243,16 @@ pub(crate) fn prepare(spec: &Spec, rootfs: &Path) -> Result<(), String> {
     .map_err(|e| err(format!("open rootfs {}", rootfs.display()), e))?;
     for m in spec.mounts().as_deref().unwrap_or(&[]) {
         mount_one(&rootfd, m).map_err(|e| {
-            format!(
-                "error mounting {:?} to rootfs at {:?}: {e}",
-                m.source()
-                    .as_ref()
-                    .map(|s| s.display().to_string())
-                    .unwrap_or_default(),
-                m.destination().display().to_string()
+            err(
+                format!(
+                    "error mounting {:?} to rootfs at {:?}",
+                    m.source()
+                        .as_ref()
+                        .map(|s| s.display().to_string())
+                        .unwrap_or_default(),
+                    m.destination().display().to_string()
+                ),
+                e,
             )
         })?;
     }
@@ -302,7 +309,7 @@ fn device_list(spec: &Spec) -> Vec<DeviceNode> {
 /// In a user namespace `mknod` is refused: bind each host node (same path on the host,
 /// checked to be the same kind and number) over an empty file in the container's /dev, as
 /// runc does. Runs before pivot_root, while the host's /dev is still reachable.
-fn bind_devices(rootfd: &OwnedFd, spec: &Spec) -> Result<(), String> {
+fn bind_devices(rootfd: &OwnedFd, spec: &Spec) -> Result<(), RuntimeError> {
     use std::os::unix::fs::FileTypeExt;
     for (path, kind, _, major, minor, _, _) in device_list(spec) {
         if kind == libc::S_IFIFO {
@@ -326,10 +333,10 @@ fn bind_devices(rootfd: &OwnedFd, spec: &Spec) -> Result<(), String> {
             ft.is_char_device()
         };
         if !same_kind || meta.rdev() != libc::makedev(major as u32, minor as u32) {
-            return Err(format!(
+            return Err(RuntimeError::spec(format!(
                 "device {} ({major}:{minor}) has no matching node on the host to bind into a user namespace",
                 path.display()
-            ));
+            )));
         }
         let target = ensure_in_root(rootfd, &path, true)
             .map_err(|e| err(format!("create {}", path.display()), e))?;
@@ -345,19 +352,19 @@ fn bind_devices(rootfd: &OwnedFd, spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
-fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
+fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), RuntimeError> {
     let opts = parse_options(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let is_bind = typ == "bind" || opts.flags.contains(MsFlags::MS_BIND);
     let dest = m.destination();
     if !dest.is_absolute() {
-        return Err("mount destination must be absolute".into());
+        return Err(RuntimeError::spec("mount destination must be absolute"));
     }
     if is_bind {
         let src = m
             .source()
             .as_ref()
-            .ok_or_else(|| "bind mount without source".to_string())?;
+            .ok_or_else(|| RuntimeError::spec("bind mount without source"))?;
         let nofollow = m
             .options()
             .iter()
@@ -385,7 +392,7 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
         };
         let src_path = src_fd.as_ref().map(fd_path).unwrap_or_else(|| src.clone());
         let meta = std::fs::metadata(&src_path).map_err(|e| err(src.display(), e))?;
-        let target = ensure_in_root(rootfd, dest, !meta.is_dir()).map_err(|e| e.to_string())?;
+        let target = ensure_in_root(rootfd, dest, !meta.is_dir())?;
         let tp = fd_path(&target);
         mount(
             Some(src_path.as_path()),
@@ -393,12 +400,11 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
             None::<&str>,
             opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
             None::<&str>,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             // Re-open: the fd still points at the covered inode, not the new mount.
-            let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+            let target = resolve(rootfd, dest, libc::O_PATH)?;
             let tp = fd_path(&target);
             // In a user namespace the kernel locks the flags of a mount from the host:
             // a remount must repeat them.
@@ -414,10 +420,11 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
                 extra | locked | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
                 None::<&str>,
             )
-            .map_err(|e| format!("remount: {e}"))?;
+            .map_err(|e| err("remount", e))?;
             if opts.recursive_read_only {
-                sys::make_read_only_recursively(target.as_raw_fd())
-                    .map_err(|e| format!("make {} recursively read-only: {e}", dest.display()))?;
+                sys::make_read_only_recursively(target.as_raw_fd()).map_err(|e| {
+                    err(format!("make {} recursively read-only", dest.display()), e)
+                })?;
             }
         }
     } else if typ == "cgroup" {
@@ -425,7 +432,7 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
     } else if typ == "sysfs" && crate::userns::in_userns() {
         mount_sysfs_in_userns(rootfd, dest, &opts)?;
     } else {
-        let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+        let target = ensure_in_root(rootfd, dest, false)?;
         let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
         let src = m
             .source()
@@ -438,19 +445,17 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
             Some(typ),
             opts.flags,
             data,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     if !opts.propagation.is_empty() {
-        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        let target = resolve(rootfd, dest, libc::O_PATH)?;
         mount(
             None::<&str>,
             &fd_path(&target),
             None::<&str>,
             opts.propagation,
             None::<&str>,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     Ok(())
 }
@@ -458,8 +463,12 @@ fn mount_one(rootfd: &OwnedFd, m: &Mount) -> Result<(), String> {
 /// sysfs in a user namespace: a new instance only where the network namespace belongs to
 /// the container's user namespace; otherwise (a joined network namespace) the host's /sys
 /// is rbound, read-only when asked, keeping its locked flags (runc's fallback).
-fn mount_sysfs_in_userns(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), String> {
-    let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+fn mount_sysfs_in_userns(
+    rootfd: &OwnedFd,
+    dest: &Path,
+    opts: &MountOpts,
+) -> Result<(), RuntimeError> {
+    let target = ensure_in_root(rootfd, dest, false)?;
     match mount(
         Some("sysfs"),
         &fd_path(&target),
@@ -469,7 +478,7 @@ fn mount_sysfs_in_userns(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Res
     ) {
         Ok(()) => return Ok(()),
         Err(nix::errno::Errno::EPERM) => {}
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     }
     mount(
         Some("/sys"),
@@ -480,7 +489,7 @@ fn mount_sysfs_in_userns(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Res
     )
     .map_err(|e| err("rbind /sys", e))?;
     if opts.flags.contains(MsFlags::MS_RDONLY) {
-        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        let target = resolve(rootfd, dest, libc::O_PATH)?;
         let tp = fd_path(&target);
         mount(
             None::<&str>,
@@ -499,9 +508,9 @@ fn mount_sysfs_in_userns(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Res
 
 /// Mounts the container's view of the cgroup tree: cgroup2 directly, or for v1 a tmpfs
 /// with one mount per host hierarchy (shown from the container's cgroup namespace root).
-fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), String> {
+fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), RuntimeError> {
     let flags = opts.flags;
-    let target = ensure_in_root(rootfd, dest, false).map_err(|e| e.to_string())?;
+    let target = ensure_in_root(rootfd, dest, false)?;
     if crate::cgroups::detect() == crate::cgroups::CgroupVersion::V2 {
         return mount(
             Some("cgroup2"),
@@ -510,7 +519,7 @@ fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), S
             flags,
             None::<&str>,
         )
-        .map_err(|e| e.to_string());
+        .map_err(RuntimeError::from);
     }
     mount(
         Some("tmpfs"),
@@ -518,8 +527,7 @@ fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), S
         Some("tmpfs"),
         (flags & !MsFlags::MS_RDONLY) | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("mode=755"),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     for h in crate::cgroups::v1_hierarchies() {
         let Some(name) = h.mountpoint.file_name() else {
             continue;
@@ -539,7 +547,7 @@ fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), S
         );
     }
     if flags.contains(MsFlags::MS_RDONLY) {
-        let target = resolve(rootfd, dest, libc::O_PATH).map_err(|e| e.to_string())?;
+        let target = resolve(rootfd, dest, libc::O_PATH)?;
         mount(
             None::<&str>,
             &fd_path(&target),
@@ -551,14 +559,14 @@ fn mount_cgroup(rootfd: &OwnedFd, dest: &Path, opts: &MountOpts) -> Result<(), S
                 | MsFlags::MS_NOEXEC,
             Some("mode=755"),
         )
-        .map_err(|e| format!("remount cgroup tmpfs read-only: {e}"))?;
+        .map_err(|e| err("remount cgroup tmpfs read-only", e))?;
     }
     Ok(())
 }
 
 /// Switches the root to `rootfs` with the `pivot_root(".", ".")` trick (no put_old dir
 /// needed inside the image) and detaches the old root.
-pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
+pub(crate) fn pivot(rootfs: &Path) -> Result<(), RuntimeError> {
     let newroot = File::open(rootfs).map_err(|e| err("open new root", e))?;
     let oldroot = File::open("/").map_err(|e| err("open old root", e))?;
     nix::unistd::fchdir(newroot.as_raw_fd()).map_err(|e| err("chdir new root", e))?;
@@ -579,7 +587,7 @@ pub(crate) fn pivot(rootfs: &Path) -> Result<(), String> {
 
 /// Creates the spec's device nodes (plus Docker's defaults) and the /dev symlinks. Runs
 /// after pivot_root, so every path is inside the container.
-pub(crate) fn create_devices(spec: &Spec) -> Result<(), String> {
+pub(crate) fn create_devices(spec: &Spec) -> Result<(), RuntimeError> {
     // SAFETY: umask only changes this process's creation mask.
     let old = unsafe { libc::umask(0) };
     // In a user namespace the nodes were bound from the host before pivot_root (fifos
@@ -607,7 +615,7 @@ pub(crate) fn create_devices(spec: &Spec) -> Result<(), String> {
     Ok(())
 }
 
-fn symlink(target: &str, link: &str) -> Result<(), String> {
+fn symlink(target: &str, link: &str) -> Result<(), RuntimeError> {
     match std::os::unix::fs::symlink(target, link) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -618,7 +626,7 @@ fn symlink(target: &str, link: &str) -> Result<(), String> {
 /// Opens (creating with mode 0755 where missing) the directory `dir` of the container, one
 /// component at a time, refusing symlinks anywhere on the way: a `/dev/x -> /proc/...`
 /// left by an image or a volume never redirects where a node is made.
-fn open_dir_nofollow(dir: &Path) -> Result<OwnedFd, String> {
+fn open_dir_nofollow(dir: &Path) -> Result<OwnedFd, RuntimeError> {
     let open = |at: &OwnedFd, name: &Path| {
         sys::openat2(
             at.as_raw_fd(),
@@ -640,12 +648,17 @@ fn open_dir_nofollow(dir: &Path) -> Result<OwnedFd, String> {
         let name = match c {
             Component::Normal(n) => Path::new(n),
             Component::RootDir | Component::CurDir => continue,
-            _ => return Err(format!("invalid device path {}", dir.display())),
+            _ => {
+                return Err(RuntimeError::spec(format!(
+                    "invalid device path {}",
+                    dir.display()
+                )))
+            }
         };
         let next = match open(&fd, name) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                let cname = sys::cstr(name).map_err(|e| e.to_string())?;
+                let cname = sys::cstr(name)?;
                 // SAFETY: `fd` is an open directory descriptor and `cname` a valid C string
                 // naming one component (no slash) below it.
                 if unsafe { libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), 0o755) } != 0 {
@@ -674,15 +687,21 @@ fn mknod(
     minor: i64,
     uid: Option<u32>,
     gid: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), RuntimeError> {
     if !path.is_absolute() || path.components().any(|c| c == Component::ParentDir) {
-        return Err(format!("invalid device path {}", path.display()));
+        return Err(RuntimeError::spec(format!(
+            "invalid device path {}",
+            path.display()
+        )));
     }
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("invalid device path {}", path.display()));
+        return Err(RuntimeError::spec(format!(
+            "invalid device path {}",
+            path.display()
+        )));
     };
     let dir = open_dir_nofollow(parent)?;
-    let c = sys::cstr(Path::new(name)).map_err(|e| e.to_string())?;
+    let c = sys::cstr(Path::new(name))?;
     // SAFETY: `dir` is an open directory descriptor, `c` a valid single-component name;
     // unlinkat without AT_REMOVEDIR never removes a directory or follows a symlink.
     unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) };
@@ -789,7 +808,7 @@ pub(crate) fn open_ptmx() -> io::Result<OwnedFd> {
 /// under that name (a symlink to a host-sensitive file included) is removed, the mount
 /// point is created with `O_EXCL | O_NOFOLLOW` and the bind goes through descriptors, so
 /// it can only ever land on that new file (CVE-2025-52565).
-pub(crate) fn bind_console(slave: &OwnedFd) -> Result<(), String> {
+pub(crate) fn bind_console(slave: &OwnedFd) -> Result<(), RuntimeError> {
     let dev = sys::openat2(
         libc::AT_FDCWD,
         Path::new("/dev"),
@@ -826,7 +845,7 @@ pub(crate) fn bind_console(slave: &OwnedFd) -> Result<(), String> {
 
 /// Hides Docker's masked paths: /dev/null over files, a read-only empty tmpfs over dirs.
 /// The /dev/null bound over files is opened once and verified ([`open_dev_null`]).
-pub(crate) fn mask_paths(paths: &[String]) -> Result<(), String> {
+pub(crate) fn mask_paths(paths: &[String]) -> Result<(), RuntimeError> {
     let mut null: Option<OwnedFd> = None;
     for p in paths {
         let meta = match std::fs::metadata(p) {
@@ -863,7 +882,7 @@ pub(crate) fn mask_paths(paths: &[String]) -> Result<(), String> {
 }
 
 /// Remounts each existing path read-only (bind onto itself, then remount).
-pub(crate) fn readonly_paths(paths: &[String]) -> Result<(), String> {
+pub(crate) fn readonly_paths(paths: &[String]) -> Result<(), RuntimeError> {
     for p in paths {
         if std::fs::symlink_metadata(p).is_err() {
             continue;
@@ -923,7 +942,7 @@ fn current_flags(p: &str) -> MsFlags {
 }
 
 /// Makes the container's `/` read-only (`root.readonly`).
-pub(crate) fn readonly_root() -> Result<(), String> {
+pub(crate) fn readonly_root() -> Result<(), RuntimeError> {
     let flags = current_flags("/");
     mount(
         None::<&str>,

@@ -18,6 +18,7 @@
 //! field), so the child unshares one (which applies to its future children) and then enters
 //! it through `/proc/self/ns/time_for_children`, allowed while it is single-threaded.
 
+use crate::error::RuntimeError;
 use oci_spec::runtime::LinuxIdMapping;
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -50,10 +51,12 @@ pub(crate) fn write_maps(
     pid: i32,
     uids: &[LinuxIdMapping],
     gids: &[LinuxIdMapping],
-) -> Result<(), String> {
+) -> Result<(), RuntimeError> {
     for (file, maps) in [("uid_map", uids), ("gid_map", gids)] {
         if maps.is_empty() {
-            return Err(format!("user namespace without {file} entries"));
+            return Err(RuntimeError::spec(format!(
+                "user namespace without {file} entries"
+            )));
         }
         let path = format!("/proc/{pid}/{file}");
         let text = map_text(maps);
@@ -61,32 +64,34 @@ pub(crate) fn write_maps(
             .write(true)
             .open(&path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| format!("write {path}: {e}"))?;
+            .map_err(|e| RuntimeError::step(format!("write {path}"), e))?;
     }
     Ok(())
 }
 
 /// In the child, once the maps are written: become root of the new user namespace (the
 /// clone left us with the host's unmapped ids) and drop supplementary groups.
-pub(crate) fn become_root() -> Result<(), String> {
+pub(crate) fn become_root() -> Result<(), RuntimeError> {
     let root_g = nix::unistd::Gid::from_raw(0);
     let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g).map_err(|e| format!("setresgid 0: {e}"))?;
-    nix::unistd::setresuid(root_u, root_u, root_u).map_err(|e| format!("setresuid 0: {e}"))?;
-    nix::unistd::setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .map_err(|e| RuntimeError::step("setresgid 0", e))?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .map_err(|e| RuntimeError::step("setresuid 0", e))?;
+    nix::unistd::setgroups(&[]).map_err(|e| RuntimeError::step("setgroups", e))?;
     Ok(())
 }
 
 /// Puts the calling (single-threaded) process into a new time namespace with zero offsets.
-pub(crate) fn enter_new_time_ns() -> Result<(), String> {
+pub(crate) fn enter_new_time_ns() -> Result<(), RuntimeError> {
     nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
         libc::CLONE_NEWTIME,
     ))
-    .map_err(|e| format!("unshare time namespace: {e}"))?;
+    .map_err(|e| RuntimeError::step("unshare time namespace", e))?;
     let f = std::fs::File::open("/proc/self/ns/time_for_children")
-        .map_err(|e| format!("open /proc/self/ns/time_for_children: {e}"))?;
+        .map_err(|e| RuntimeError::step("open /proc/self/ns/time_for_children", e))?;
     crate::sys::setns(&f.as_raw_fd(), libc::CLONE_NEWTIME)
-        .map_err(|e| format!("enter time namespace: {e}"))
+        .map_err(|e| RuntimeError::step("enter time namespace", e))
 }
 
 #[cfg(test)]

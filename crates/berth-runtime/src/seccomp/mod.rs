@@ -31,6 +31,7 @@ pub mod profile;
 pub use arch::Arch;
 pub use profile::Profile;
 
+use crate::error::RuntimeError;
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompFilterFlag, Process};
 use std::sync::{Mutex, OnceLock};
 
@@ -163,7 +164,7 @@ static PREPARED: Mutex<Option<Program>> = Mutex::new(None);
 /// In the monitor, before clone: compiles the spec's `linux.seccomp` (none: no filter).
 /// An exec'd process has no spec here yet and runs without a filter (see the report in
 /// the issue: the exec monitor needs the container's profile passed to it).
-pub(crate) fn prepare(mode: &crate::container::Mode<'_>) -> Result<(), String> {
+pub(crate) fn prepare(mode: &crate::container::Mode<'_>) -> Result<(), RuntimeError> {
     let sc = match mode {
         crate::container::Mode::Init { spec, .. } => {
             spec.linux().as_ref().and_then(|l| l.seccomp().as_ref())
@@ -171,7 +172,7 @@ pub(crate) fn prepare(mode: &crate::container::Mode<'_>) -> Result<(), String> {
         crate::container::Mode::Exec { seccomp, .. } => *seccomp,
     };
     let prog = match sc {
-        Some(sc) => Some(compile(sc).map_err(|e| e.to_string())?),
+        Some(sc) => Some(compile(sc).map_err(|e| RuntimeError::step("compile seccomp filter", e))?),
         None => None,
     };
     *PREPARED.lock().unwrap_or_else(|e| e.into_inner()) = prog;
@@ -182,13 +183,15 @@ pub(crate) fn prepare(mode: &crate::container::Mode<'_>) -> Result<(), String> {
 /// the privilege drop (`late == false`: installs unless `no_new_privs` is asked for) and
 /// just before `execve` (`late == true`: installs when `no_new_privs` is set). See the
 /// module documentation for why.
-pub(crate) fn install_prepared(process: &Process, late: bool) -> Result<(), String> {
+pub(crate) fn install_prepared(process: &Process, late: bool) -> Result<(), RuntimeError> {
     if (process.no_new_privileges() == Some(true)) != late {
         return Ok(());
     }
     let guard = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
     match guard.as_ref() {
-        Some(p) => p.install().map_err(|e| e.to_string()),
+        Some(p) => p
+            .install()
+            .map_err(|e| RuntimeError::step("install seccomp filter", e)),
         None => Ok(()),
     }
 }

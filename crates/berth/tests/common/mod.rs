@@ -284,6 +284,13 @@ pub struct DaemonOptions {
     pub netns: Option<String>,
     /// Extra environment of the daemon (and so of its monitors).
     pub env: Vec<(String, String)>,
+    /// Everything under this directory instead of a fresh `/tmp/bt<hex>` (for a data
+    /// root made elsewhere at a fixed path, such as the upgrade fixture).
+    pub dir: Option<PathBuf>,
+    /// The default bridge's name and subnet (`10.x.y.0/24`) instead of fresh ones.
+    pub bridge: Option<(String, String)>,
+    /// Do not import `busybox:latest` (the data root has its images already).
+    pub no_busybox: bool,
 }
 
 /// One private daemon.
@@ -316,7 +323,10 @@ impl TestDaemon {
     /// Like `start`, with options.
     pub fn start_with(opts: DaemonOptions) -> TestDaemon {
         let tag = random_hex(8);
-        let dir = PathBuf::from(format!("/tmp/bt{tag}"));
+        let dir = opts
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("/tmp/bt{tag}")));
         std::fs::create_dir_all(&dir).expect("create test dir");
         let docker_config = dir.join("cfg");
         std::fs::create_dir_all(&docker_config).unwrap();
@@ -338,14 +348,22 @@ impl TestDaemon {
             sock: dir.join("d.sock"),
             cgroup_parent: format!("berth-test-{tag}"),
             docker_config,
-            bridge: format!("bt{}", &tag[..6]),
-            subnet: free_test_subnet(),
+            bridge: opts
+                .bridge
+                .as_ref()
+                .map_or_else(|| format!("bt{}", &tag[..6]), |b| b.0.clone()),
+            subnet: opts
+                .bridge
+                .as_ref()
+                .map_or_else(free_test_subnet, |b| b.1.clone()),
             dir,
             child: None,
             generation: 0,
         };
         d.spawn_daemon();
-        d.import_busybox();
+        if !opts.no_busybox {
+            d.import_busybox();
+        }
         d
     }
 

@@ -8,6 +8,7 @@
 use crate::caps;
 use crate::cgroups::Cgroup;
 use crate::error::RuntimeError;
+use crate::init_protocol::{FromInit, ToInit};
 use crate::rootfs;
 use crate::sys;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -17,11 +18,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
-
-/// Sync message tags on the monitor ↔ child socket.
-pub(crate) const MSG_GO: u8 = b'G';
-pub(crate) const MSG_PTY: u8 = b'P';
-pub(crate) const MSG_READY: u8 = b'R';
 
 /// Named steps and how long each took (µs), for the daemon's phase trace: the monitor's,
 /// `create`'s and the container init's.
@@ -59,7 +55,7 @@ impl Laps {
     }
 }
 
-/// The container init's steps, sent after `MSG_READY` as `name=us` lines. Only the forked
+/// The container init's steps, sent in its `FromInit::Ready`. Only the forked
 /// child (one thread) touches it.
 static INIT_LAPS: std::sync::Mutex<Laps> = std::sync::Mutex::new(Laps::new());
 
@@ -70,13 +66,12 @@ fn init_lap(name: &'static str) {
         .unwrap_or_else(|p| p.into_inner())
         .lap(name);
 }
-pub(crate) const MSG_ERROR: u8 = b'E';
 
 /// Default PATH when the process env has none (Docker's).
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Why the container could not be created or its process not started.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartError {
     /// Docker-style message.
     pub message: String,
@@ -89,14 +84,6 @@ impl StartError {
         StartError {
             message: message.into(),
             exit_code,
-        }
-    }
-
-    /// Decodes an error message sent by the child (`E`, code, text).
-    pub(crate) fn decode(b: &[u8]) -> StartError {
-        StartError {
-            exit_code: b.get(1).copied().unwrap_or(1) as i32,
-            message: String::from_utf8_lossy(b.get(2..).unwrap_or(&[])).into_owned(),
         }
     }
 }
@@ -383,7 +370,7 @@ pub(crate) fn create(
     if let Some((uids, gids)) = &id_maps {
         crate::userns::write_maps(pid, uids, gids)
             .and_then(|()| {
-                send(parent_sock.as_raw_fd(), &[crate::userns::MSG_MAPPED])
+                send(parent_sock.as_raw_fd(), &ToInit::Mapped.encode())
                     .map_err(|e| RuntimeError::step("sync with container init", e))
             })
             .map_err(|e| abort(fail(e)))?;
@@ -395,19 +382,14 @@ pub(crate) fn create(
     loop {
         let (n, fd) = sys::recv_msg(parent_sock.as_raw_fd(), &mut buf)
             .map_err(|e| abort(fail(format!("read from container init: {e}"))))?;
-        match buf[..n].first() {
-            Some(&MSG_PTY) => pty_master = fd,
-            Some(&MSG_READY) => {
-                let laps = String::from_utf8_lossy(&buf[1..n]).into_owned();
-                init_laps = laps
-                    .lines()
-                    .filter_map(|l| l.split_once('='))
-                    .filter_map(|(k, v)| Some((k.to_string(), v.parse::<u64>().ok()?)))
-                    .collect();
+        match FromInit::decode(&buf[..n]) {
+            Some(FromInit::Pty) => pty_master = fd,
+            Some(FromInit::Ready(steps)) => {
+                init_laps = steps;
                 break;
             }
-            Some(&MSG_ERROR) => return Err(abort(StartError::decode(&buf[..n]))),
-            _ => return Err(abort(fail("container init exited during setup"))),
+            Some(FromInit::Error(e)) => return Err(abort(e)),
+            None => return Err(abort(fail("container init exited during setup"))),
         }
     }
     laps.lap("create.clone_and_init_setup");
@@ -425,12 +407,7 @@ fn send(sock: RawFd, b: &[u8]) -> io::Result<()> {
 }
 
 fn send_error(sock: RawFd, e: &StartError) {
-    let mut m = Vec::with_capacity(e.message.len() + 2);
-    m.push(MSG_ERROR);
-    m.push(e.exit_code.clamp(0, 255) as u8);
-    m.extend_from_slice(e.message.as_bytes());
-    m.truncate(4000);
-    let _ = send(sock, &m);
+    let _ = send(sock, &FromInit::Error(e.clone()).encode());
 }
 
 enum Never {}
@@ -456,7 +433,7 @@ fn join_cgroups(files: &[(File, PathBuf, bool)]) -> Result<(), StartError> {
 fn wait_for_maps(sock: RawFd) -> Result<(), StartError> {
     let mut b = [0u8; 16];
     match sys::recv_msg(sock, &mut b) {
-        Ok((n, _)) if n > 0 && b[0] == crate::userns::MSG_MAPPED => {}
+        Ok((n, _)) if ToInit::decode(&b[..n]) == Some(ToInit::Mapped) => {}
         _ => sys::exit_now(1),
     }
     crate::userns::become_root().map_err(fail)?;
@@ -701,7 +678,7 @@ fn open_pty(sock: RawFd, console: bool, process: &Process) -> Result<(), StartEr
     if console {
         rootfs::bind_console(&slave).map_err(fail)?;
     }
-    sys::send_fd(sock, MSG_PTY, m).map_err(|e| fail(format!("send pty master: {e}")))?;
+    sys::send_fd(sock, FromInit::PTY_TAG, m).map_err(|e| fail(format!("send pty master: {e}")))?;
     drop(master);
     // SAFETY: TIOCSCTTY on a tty fd we own; we are a session leader.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
@@ -882,15 +859,15 @@ fn finalize(process: &Process, sock: RawFd, init: bool) -> Result<Never, StartEr
 
     sys::cloexec_from(3).map_err(|e| fail(format!("close fds: {e}")))?;
     init_lap("init.process_settings");
-    let mut ready = vec![MSG_READY];
-    for (name, us) in &INIT_LAPS.lock().unwrap_or_else(|p| p.into_inner()).steps {
-        ready.extend_from_slice(format!("{name}={us}\n").as_bytes());
-    }
-    ready.truncate(4000);
-    send(sock, &ready).map_err(|e| fail(e.to_string()))?;
+    let steps = INIT_LAPS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .steps
+        .clone();
+    send(sock, &FromInit::Ready(steps).encode()).map_err(|e| fail(e.to_string()))?;
     let mut b = [0u8; 16];
     match sys::recv_msg(sock, &mut b) {
-        Ok((n, _)) if n > 0 && b[0] == MSG_GO => {}
+        Ok((n, _)) if ToInit::decode(&b[..n]) == Some(ToInit::Go) => {}
         _ => sys::exit_now(1),
     }
     crate::seccomp::install_prepared(process, true).map_err(fail)?;

@@ -11,6 +11,7 @@ mod container;
 pub mod defaults;
 pub mod device_bpf;
 pub mod error;
+mod init_protocol;
 pub mod logfile;
 pub mod monitor;
 pub mod oci;

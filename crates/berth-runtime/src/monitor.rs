@@ -875,8 +875,9 @@ impl Monitor {
         match crate::sys::recv_msg(fd.as_raw_fd(), &mut b) {
             Ok((0, _)) | Err(_) => self.sync = None,
             Ok((n, _)) => {
-                if b[0] == container::MSG_ERROR {
-                    let e = StartError::decode(&b[..n]);
+                if let Some(crate::init_protocol::FromInit::Error(e)) =
+                    crate::init_protocol::FromInit::decode(&b[..n])
+                {
                     eprintln!("berth monitor: {}", e.message);
                     self.exec_error = Some(e);
                 }
@@ -917,7 +918,10 @@ impl Monitor {
                 FrameKind::Start if !self.started => {
                     self.started = true;
                     if let Some(s) = &self.sync {
-                        let _ = crate::sys::write_all_fd(s.as_raw_fd(), &[container::MSG_GO]);
+                        let _ = crate::sys::write_all_fd(
+                            s.as_raw_fd(),
+                            &crate::init_protocol::ToInit::Go.encode(),
+                        );
                     }
                     if let Some((rt, id, bundle)) = &self.oci {
                         if let Err(e) = rt.start(id, bundle) {

@@ -4,7 +4,7 @@
 //! other new namespaces, so every namespace the child creates is owned by the new user
 //! namespace. The monitor (real root in the parent namespace) then writes
 //! `/proc/<child>/uid_map` and `gid_map` from the spec's `linux.uidMappings/gidMappings`
-//! and sends [`MSG_MAPPED`] on the sync socket; the child waits for it, becomes uid/gid 0
+//! and sends `ToInit::Mapped` (crate::init_protocol) on the sync socket; the child waits for it, becomes uid/gid 0
 //! of its namespace and carries on. `setgroups` stays allowed (the writer is privileged),
 //! so `additionalGids` keep working.
 //!
@@ -23,9 +23,6 @@ use oci_spec::runtime::LinuxIdMapping;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Monitor → child: the id maps are written.
-pub(crate) const MSG_MAPPED: u8 = b'M';
 
 static IN_USERNS: AtomicBool = AtomicBool::new(false);
 

@@ -225,6 +225,208 @@ fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// What the monitor was asked to run: a container's spec, or an exec's process (with the
+/// container's seccomp filter).
+struct Loaded {
+    spec: Option<Spec>,
+    process: Option<Process>,
+    exec_seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    tty: bool,
+}
+
+/// Reads config.json (a container) or process.json (an exec).
+fn load(o: &Options, bundle: &Path) -> Result<Loaded, StartError> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| err(format!("read {}: {e}", p.display())));
+    if o.exec {
+        let p = o.process.as_ref().expect("checked in parse_args");
+        let process: Process = serde_json::from_slice(&read(p)?)
+            .map_err(|e| err(format!("parse {}: {e}", p.display())))?;
+        let exec_seccomp = match &o.seccomp_from {
+            Some(cfg) => {
+                let s: Spec = serde_json::from_slice(&read(cfg)?)
+                    .map_err(|e| err(format!("parse {}: {e}", cfg.display())))?;
+                s.linux().as_ref().and_then(|l| l.seccomp().clone())
+            }
+            None => None,
+        };
+        Ok(Loaded {
+            tty: o.tty || process.terminal() == Some(true),
+            spec: None,
+            process: Some(process),
+            exec_seccomp,
+        })
+    } else {
+        let spec: Spec = serde_json::from_slice(&read(&bundle.join("config.json"))?)
+            .map_err(|e| err(format!("parse config.json: {e}")))?;
+        Ok(Loaded {
+            tty: o.tty || spec.process().as_ref().and_then(|p| p.terminal()) == Some(true),
+            spec: Some(spec),
+            process: None,
+            exec_seccomp: None,
+        })
+    }
+}
+
+impl Loaded {
+    /// Whether the container has a pid namespace of its own: without one (`--pid
+    /// host|container:`) the init's exit does not end its other processes, and the monitor
+    /// kills what is left in the cgroup, as runc does.
+    fn own_pid_namespace(&self) -> bool {
+        self.spec.as_ref().is_some_and(|s| {
+            s.linux()
+                .as_ref()
+                .and_then(|l| l.namespaces().as_ref())
+                .is_some_and(|ns| {
+                    ns.iter()
+                        .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
+                })
+        })
+    }
+
+    /// How the built-in runtime makes the process.
+    fn mode<'a>(&'a self, bundle: &Path, target_pid: i32) -> Mode<'a> {
+        match (&self.spec, &self.process) {
+            (Some(s), _) => {
+                let root = s
+                    .root()
+                    .as_ref()
+                    .map(|r| r.path().clone())
+                    .unwrap_or_else(|| PathBuf::from("rootfs"));
+                let rootfs = if root.is_absolute() {
+                    root
+                } else {
+                    bundle.join(root)
+                };
+                let init = s
+                    .annotations()
+                    .as_ref()
+                    .and_then(|a| a.get("org.berth.init"))
+                    .is_some_and(|v| v == "true");
+                Mode::Init {
+                    spec: s,
+                    rootfs,
+                    init,
+                }
+            }
+            (None, Some(p)) => Mode::Exec {
+                process: p,
+                target_pid,
+                seccomp: self.exec_seccomp.as_ref(),
+            },
+            (None, None) => unreachable!("load gives a spec or a process"),
+        }
+    }
+}
+
+/// Binds `<bundle>/monitor.sock` (through a short path when the bundle's is long).
+fn bind_socket(bundle: &Path) -> Result<(UnixListener, PathBuf), StartError> {
+    let sock_path = bundle.join("monitor.sock");
+    let _ = std::fs::remove_file(&sock_path);
+    let (dir_guard, bind_path) = crate::protocol::socket_path(bundle, "monitor.sock")
+        .map_err(|e| err(format!("open {}: {e}", bundle.display())))?;
+    let listener = UnixListener::bind(&bind_path)
+        .map_err(|e| err(format!("bind {}: {e}", sock_path.display())))?;
+    drop(dir_guard);
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| err(e.to_string()))?;
+    Ok((listener, sock_path))
+}
+
+/// The container's cgroup (made here unless an OCI runtime makes it), or for an exec the
+/// cgroup directories of the process it joins.
+fn prepare_cgroup(
+    o: &Options,
+    loaded: &Loaded,
+    own_cgroup: bool,
+) -> Result<(Option<Cgroup>, Vec<PathBuf>), StartError> {
+    if let Some(s) = &loaded.spec {
+        let Some(cp) = s.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) else {
+            return Ok((None, Vec::new()));
+        };
+        let cg = Cgroup::new(&cp.to_string_lossy());
+        // An OCI runtime makes (and later deletes) its container's cgroup itself; the
+        // monitor only reads its OOM count and sweeps it.
+        if own_cgroup {
+            let res = s.linux().as_ref().and_then(|l| l.resources().as_ref());
+            if let Err(e) = cg.create(res) {
+                let _ = cg.remove();
+                return Err(err(format!("create cgroup: {e}")));
+            }
+        }
+        return Ok((Some(cg), Vec::new()));
+    }
+    if !own_cgroup {
+        return Ok((None, Vec::new()));
+    }
+    let dirs = cgroups::dirs_of_pid(o.target_pid)
+        .map_err(|e| err(format!("read cgroup of {}: {e}", o.target_pid)))?;
+    Ok((None, dirs))
+}
+
+/// The monitor's ends of the process's stdio (the pty's, once it exists, for a terminal).
+#[derive(Default)]
+struct StdioEnds {
+    stdin: Option<OwnedFd>,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+}
+
+/// Pipes for a process without a terminal: the child's ends and ours.
+fn make_stdio(tty: bool, want_stdin: bool) -> Result<(ChildStdio, StdioEnds), StartError> {
+    if tty {
+        let none = ChildStdio {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        };
+        return Ok((none, StdioEnds::default()));
+    }
+    let mut ends = StdioEnds::default();
+    let stdin = if want_stdin {
+        let (r, w) = pipe()?;
+        ends.stdin = Some(w);
+        Some(r)
+    } else {
+        None
+    };
+    let (or, ow) = pipe()?;
+    let (er, ew) = pipe()?;
+    ends.out = Some(or);
+    ends.err = Some(er);
+    let child = ChildStdio {
+        stdin,
+        stdout: Some(ow),
+        stderr: Some(ew),
+    };
+    Ok((child, ends))
+}
+
+/// Tells the daemon the process exists: pid files, then one line on stdout with the pid
+/// and the steps it took, then stdout closed (fd 1 stays valid as /dev/null).
+fn announce(bundle: &Path, laps: container::Laps, created: &container::Created) {
+    let secret = berth_perms::Mode::SECRET_FILE;
+    let pid = std::process::id().to_string();
+    let _ = berth_perms::write_file(&bundle.join("monitor.pid"), pid.as_bytes(), secret);
+    let _ = berth_perms::write_file(
+        &bundle.join("init.pid"),
+        created.pid.to_string().as_bytes(),
+        secret,
+    );
+    let mut laps = laps;
+    laps.lap("monitor.log_and_pid_files");
+    let mut all = laps.steps;
+    all.extend(created.phases.iter().cloned());
+    all.extend(created.init_phases.iter().cloned());
+    let line = serde_json::json!({ "pid": created.pid, "phases": all });
+    let mut out = io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
+    }
+}
+
 fn run(o: &Options) -> Result<i32, StartError> {
     // Steps until the container exists, reported with its pid (the daemon's phase trace).
     let mut laps = container::Laps::started();
@@ -241,152 +443,31 @@ fn run(o: &Options) -> Result<i32, StartError> {
     let sigfd = sigchld_fd()?;
     let bundle = std::fs::canonicalize(&o.bundle)
         .map_err(|e| err(format!("bundle {}: {e}", o.bundle.display())))?;
-
-    let spec: Option<Spec>;
-    let process: Option<Process>;
-    let mut exec_seccomp: Option<oci_spec::runtime::LinuxSeccomp> = None;
-    let mut tty = o.tty;
-    if o.exec {
-        let p = o.process.as_ref().expect("checked in parse_args");
-        let data = std::fs::read(p).map_err(|e| err(format!("read {}: {e}", p.display())))?;
-        let proc_: Process = serde_json::from_slice(&data)
-            .map_err(|e| err(format!("parse {}: {e}", p.display())))?;
-        tty |= proc_.terminal() == Some(true);
-        process = Some(proc_);
-        spec = None;
-        if let Some(cfg) = &o.seccomp_from {
-            let data =
-                std::fs::read(cfg).map_err(|e| err(format!("read {}: {e}", cfg.display())))?;
-            let s: Spec = serde_json::from_slice(&data)
-                .map_err(|e| err(format!("parse {}: {e}", cfg.display())))?;
-            exec_seccomp = s.linux().as_ref().and_then(|l| l.seccomp().clone());
-        }
-    } else {
-        let cfg = bundle.join("config.json");
-        let data = std::fs::read(&cfg).map_err(|e| err(format!("read {}: {e}", cfg.display())))?;
-        let s: Spec =
-            serde_json::from_slice(&data).map_err(|e| err(format!("parse config.json: {e}")))?;
-        tty |= s.process().as_ref().and_then(|p| p.terminal()) == Some(true);
-        spec = Some(s);
-        process = None;
-    }
-
+    let loaded = load(o, &bundle)?;
+    let tty = loaded.tty;
     laps.lap("monitor.read_spec");
-    // Socket first, so a daemon never sees a pid without a socket to connect to.
-    let sock_path = bundle.join("monitor.sock");
-    let _ = std::fs::remove_file(&sock_path);
-    let (dir_guard, bind_path) = crate::protocol::socket_path(&bundle, "monitor.sock")
-        .map_err(|e| err(format!("open {}: {e}", bundle.display())))?;
-    let listener = UnixListener::bind(&bind_path)
-        .map_err(|e| err(format!("bind {}: {e}", sock_path.display())))?;
-    drop(dir_guard);
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| err(e.to_string()))?;
 
+    // Socket first, so a daemon never sees a pid without a socket to connect to.
+    let (listener, sock_path) = bind_socket(&bundle)?;
     let cleanup_sock = |e: StartError| {
         let _ = std::fs::remove_file(&sock_path);
         e
     };
-
-    // Cgroup (init) or the target's cgroup dirs (exec).
-    let mut cgroup = None;
-    let mut extra_dirs = Vec::new();
-    if let Some(s) = &spec {
-        if let Some(cp) = s.linux().as_ref().and_then(|l| l.cgroups_path().as_ref()) {
-            let cg = Cgroup::new(&cp.to_string_lossy());
-            // An OCI runtime makes (and later deletes) its container's cgroup itself;
-            // the monitor only reads its OOM count and sweeps it.
-            if own_cgroup {
-                let res = s.linux().as_ref().and_then(|l| l.resources().as_ref());
-                if let Err(e) = cg.create(res) {
-                    let _ = cg.remove();
-                    return Err(cleanup_sock(err(format!("create cgroup: {e}"))));
-                }
-            }
-            cgroup = Some(cg);
-        }
-    } else if own_cgroup {
-        extra_dirs = cgroups::dirs_of_pid(o.target_pid)
-            .map_err(|e| cleanup_sock(err(format!("read cgroup of {}: {e}", o.target_pid))))?;
-    }
-
+    let (cgroup, extra_dirs) = prepare_cgroup(o, &loaded, own_cgroup).map_err(cleanup_sock)?;
     laps.lap("monitor.socket_and_cgroup");
-    // Stdio.
-    let mut stdin_w = None;
-    let mut out_r = None;
-    let mut err_r = None;
-    let child_stdio = if tty {
-        ChildStdio {
-            stdin: None,
-            stdout: None,
-            stderr: None,
-        }
-    } else {
-        let stdin = if o.stdin {
-            let (r, w) = pipe()?;
-            stdin_w = Some(w);
-            Some(r)
-        } else {
-            None
-        };
-        let (or, ow) = pipe()?;
-        let (er, ew) = pipe()?;
-        out_r = Some(or);
-        err_r = Some(er);
-        ChildStdio {
-            stdin,
-            stdout: Some(ow),
-            stderr: Some(ew),
-        }
-    };
 
-    // Without a pid namespace of its own (`--pid host|container:`), the init's exit does
-    // not end the container's other processes: the monitor kills what is left in the
-    // cgroup, as runc does.
-    let own_pid_namespace = spec.as_ref().is_some_and(|s| {
-        s.linux()
-            .as_ref()
-            .and_then(|l| l.namespaces().as_ref())
-            .is_some_and(|ns| {
-                ns.iter()
-                    .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none())
-            })
-    });
-    let mode = match (&spec, &process) {
-        (Some(s), _) => {
-            let root = s
-                .root()
-                .as_ref()
-                .map(|r| r.path().clone())
-                .unwrap_or_else(|| PathBuf::from("rootfs"));
-            let root = if root.is_absolute() {
-                root
-            } else {
-                bundle.join(root)
-            };
-            let init = s
-                .annotations()
-                .as_ref()
-                .and_then(|a| a.get("org.berth.init"))
-                .is_some_and(|v| v == "true");
-            Mode::Init {
-                spec: s,
-                rootfs: root,
-                init,
-            }
-        }
-        (None, Some(p)) => Mode::Exec {
-            process: p,
-            target_pid: o.target_pid,
-            seccomp: exec_seccomp.as_ref(),
-        },
-        _ => unreachable!(),
-    };
+    let (child_stdio, mut ends) = make_stdio(tty, o.stdin)?;
+    let own_pid_namespace = loaded.own_pid_namespace();
     laps.lap("monitor.stdio");
     let made = match &oci {
         Some(rt) => create_with_runtime(rt, o, &bundle, child_stdio),
-        None => container::create(mode, cgroup.as_ref(), &extra_dirs, child_stdio, tty),
+        None => container::create(
+            loaded.mode(&bundle, o.target_pid),
+            cgroup.as_ref(),
+            &extra_dirs,
+            child_stdio,
+            tty,
+        ),
     };
     let created = match made {
         Ok(c) => c,
@@ -398,15 +479,14 @@ fn run(o: &Options) -> Result<i32, StartError> {
         }
     };
     laps.lap("monitor.create_container");
-    drop(spec);
-    drop(process);
+    drop(loaded);
 
     if let Some(m) = &created.pty_master {
-        stdin_w = nix::unistd::dup(m.as_raw_fd())
+        ends.stdin = nix::unistd::dup(m.as_raw_fd())
             .ok()
             // SAFETY: dup returned a new descriptor we own.
             .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
-        out_r = Some(
+        ends.out = Some(
             m.try_clone()
                 .map_err(|e| cleanup_sock(err(format!("dup pty: {e}"))))?,
         );
@@ -420,39 +500,16 @@ fn run(o: &Options) -> Result<i32, StartError> {
         ),
         _ => None,
     };
-
-    let secret = berth_perms::Mode::SECRET_FILE;
-    let pid = std::process::id().to_string();
-    let _ = berth_perms::write_file(&bundle.join("monitor.pid"), pid.as_bytes(), secret);
-    let _ = berth_perms::write_file(
-        &bundle.join("init.pid"),
-        created.pid.to_string().as_bytes(),
-        secret,
-    );
-    laps.lap("monitor.log_and_pid_files");
-    {
-        let mut all = laps.steps;
-        all.extend(created.phases.iter().cloned());
-        all.extend(created.init_phases.iter().cloned());
-        let line = serde_json::json!({ "pid": created.pid, "phases": all });
-        let mut out = io::stdout();
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
-    // Close stdout so the daemon's read sees EOF; keep fd 1 valid (/dev/null).
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2(null.as_raw_fd(), 1);
-    }
+    announce(&bundle, laps, &created);
 
     // No trim here: the start is on the critical path of `docker run`, and a short-lived
     // container needs these pages again at once; the poll loop trims after IDLE_TRIM.
-
     let mut m = Monitor {
         listener,
         clients: Vec::new(),
-        out: out_r,
-        err: err_r,
-        stdin: stdin_w,
+        out: ends.out,
+        err: ends.err,
+        stdin: ends.stdin,
         stdin_buf: Vec::new(),
         stdin_close_pending: false,
         stdin_once: o.stdin_once,
@@ -474,27 +531,10 @@ fn run(o: &Options) -> Result<i32, StartError> {
         set_nonblock(fd.as_raw_fd());
     }
     let code = m.run_loop(&sigfd);
-
     if let Some(l) = &mut m.log {
         let _ = l.flush();
     }
-    let oom = cgroup.as_ref().is_some_and(|c| c.oom_kills() > 0);
-    if let Some(cg) = &cgroup {
-        if !own_pid_namespace {
-            cg.kill_all();
-        }
-    }
-    if let (Some(rt), false) = (&oci, o.exec) {
-        // The runtime removes its state (and the cgroup, if it made it).
-        if let Err(e) = rt.delete(&o.id, &bundle) {
-            eprintln!("berth monitor: {} delete: {e}", rt.binary.display());
-        }
-    }
-    if let (Some(cg), true) = (&cgroup, own_cgroup) {
-        if let Err(e) = cg.remove() {
-            eprintln!("berth monitor: remove cgroup: {e}");
-        }
-    }
+    let oom = finish_container(o, &bundle, oci.as_ref(), cgroup.as_ref(), own_pid_namespace);
     let status = ExitStatus {
         exit_code: code,
         oom_killed: oom,
@@ -509,6 +549,41 @@ fn run(o: &Options) -> Result<i32, StartError> {
     let _ = std::fs::remove_file(&sock_path);
     m.send_exit(&json);
     Ok(code)
+}
+
+/// After the process exited: reads the OOM count, kills what is left (no pid namespace
+/// of its own), and removes the container (the runtime's `delete`, or the cgroup the
+/// monitor made). Returns whether the OOM killer struck.
+fn finish_container(
+    o: &Options,
+    bundle: &Path,
+    oci: Option<&crate::oci::OciRuntime>,
+    cgroup: Option<&Cgroup>,
+    own_pid_namespace: bool,
+) -> bool {
+    let oom = cgroup.is_some_and(|c| c.oom_kills() > 0);
+    if let Some(cg) = cgroup {
+        if !own_pid_namespace {
+            cg.kill_all();
+        }
+    }
+    match oci {
+        // The runtime removes its state and the cgroup it made.
+        Some(rt) if !o.exec => {
+            if let Err(e) = rt.delete(&o.id, bundle) {
+                eprintln!("berth monitor: {} delete: {e}", rt.binary.display());
+            }
+        }
+        Some(_) => {}
+        None => {
+            if let Some(cg) = cgroup {
+                if let Err(e) = cg.remove() {
+                    eprintln!("berth monitor: remove cgroup: {e}");
+                }
+            }
+        }
+    }
+    oom
 }
 
 /// Creates the container (or exec process) with an OCI runtime binary.

@@ -57,6 +57,8 @@ cleanup() {
         wait "$DAEMON_PID" 2>/dev/null
     fi
     for p in $(monitor_pids); do kill -KILL "$p" 2>/dev/null; done
+    # A stopped daemon keeps its bridge up (containers may come back): this one does not.
+    ip link del "bb$$" 2>/dev/null
     if [ -n "$PODMAN_OK" ]; then
         pm rm -af -t 0 >/dev/null 2>&1
         pm rmi -af >/dev/null 2>&1

@@ -217,28 +217,35 @@ fn open_target_namespaces(pid: i32) -> Result<(Option<OwnedFd>, JoinList), Start
     Ok((pidns, JoinList { fds }))
 }
 
-/// Creates the process: clone, cgroup join, wait until the child reports ready.
-pub(crate) fn create(
-    mode: Mode<'_>,
-    cgroup: Option<&Cgroup>,
-    extra_cgroup_dirs: &[PathBuf],
-    stdio: ChildStdio,
-    tty: bool,
-) -> Result<Created, StartError> {
-    let (parent_sock, child_sock) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| fail(format!("socketpair: {e}")))?;
+/// Named steps and their µs, for the phase trace.
+type Steps = Vec<(String, u64)>;
 
+/// The uid and gid maps of a new user namespace.
+type IdMaps = (
+    Vec<oci_spec::runtime::LinuxIdMapping>,
+    Vec<oci_spec::runtime::LinuxIdMapping>,
+);
+
+/// The namespaces of a new process: what `clone` makes, what the child joins, what it
+/// unshares after the clone, and the id maps of a new user namespace.
+struct NamespacePlan {
+    clone_flags: libc::c_int,
+    join: JoinList,
+    unshare_cgroup: bool,
+    unshare_time: bool,
+    id_maps: Option<IdMaps>,
+}
+
+/// Opens what the process joins and decides what it makes; the pid namespace (and, with a
+/// new user namespace, those it owns) are joined by the monitor itself, as they apply to
+/// its children.
+fn plan_namespaces(mode: &Mode<'_>) -> Result<NamespacePlan, StartError> {
     let mut flags = 0;
     let mut join = JoinList { fds: Vec::new() };
     let mut unshare_cgroup = false;
     let mut unshare_time = false;
     let mut id_maps = None;
-    match &mode {
+    match mode {
         Mode::Init { spec, .. } => {
             let linux = spec.linux().as_ref();
             let namespaces = linux.and_then(|l| l.namespaces().as_deref()).unwrap_or(&[]);
@@ -297,7 +304,24 @@ pub(crate) fn create(
             join = list;
         }
     }
+    Ok(NamespacePlan {
+        clone_flags: flags,
+        join,
+        unshare_cgroup,
+        unshare_time,
+        id_maps,
+    })
+}
 
+/// The cgroup files the child writes itself into: `(file, path, required)`.
+type CgroupFiles = Vec<(File, PathBuf, bool)>;
+
+/// Opens the cgroup files of the container's cgroup (required) and of the joined
+/// process's (best effort).
+fn open_cgroup_files(
+    cgroup: Option<&Cgroup>,
+    extra_cgroup_dirs: &[PathBuf],
+) -> Result<CgroupFiles, StartError> {
     // The child moves itself into its cgroups: a single thread writing "0" to a v1
     // `tasks` file skips the global threadgroup lock that a pid written to `cgroup.procs`
     // takes, and that lock waits for an RCU grace period (5-20 ms here) on every start.
@@ -306,7 +330,7 @@ pub(crate) fn create(
     // Opened here, by the monitor: the kernel checks a cgroup migration against the
     // credentials of whoever opened the file, so a child already inside a new user
     // namespace (no longer host root) can still move itself.
-    let mut cgroup_files: Vec<(File, PathBuf, bool)> = Vec::new();
+    let mut cgroup_files: CgroupFiles = Vec::new();
     for d in cgroup_dirs {
         let tasks = d.join("tasks");
         let (file, required) = if tasks.exists() {
@@ -320,6 +344,32 @@ pub(crate) fn create(
             Err(_) => {}
         }
     }
+    Ok(cgroup_files)
+}
+
+/// Creates the process: clone, cgroup join, wait until the child reports ready.
+pub(crate) fn create(
+    mode: Mode<'_>,
+    cgroup: Option<&Cgroup>,
+    extra_cgroup_dirs: &[PathBuf],
+    stdio: ChildStdio,
+    tty: bool,
+) -> Result<Created, StartError> {
+    let (parent_sock, child_sock) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| fail(format!("socketpair: {e}")))?;
+    let NamespacePlan {
+        clone_flags: flags,
+        join,
+        unshare_cgroup,
+        unshare_time,
+        id_maps,
+    } = plan_namespaces(&mode)?;
+    let cgroup_files = open_cgroup_files(cgroup, extra_cgroup_dirs)?;
     let userns = id_maps.is_some();
 
     let mut laps = Laps::started();
@@ -367,31 +417,8 @@ pub(crate) fn create(
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         e
     };
-    if let Some((uids, gids)) = &id_maps {
-        crate::userns::write_maps(pid, uids, gids)
-            .and_then(|()| {
-                send(parent_sock.as_raw_fd(), &ToInit::Mapped.encode())
-                    .map_err(|e| RuntimeError::step("sync with container init", e))
-            })
-            .map_err(|e| abort(fail(e)))?;
-    }
-
-    let mut pty_master = None;
-    let init_laps: Vec<(String, u64)>;
-    let mut buf = [0u8; 4096];
-    loop {
-        let (n, fd) = sys::recv_msg(parent_sock.as_raw_fd(), &mut buf)
-            .map_err(|e| abort(fail(format!("read from container init: {e}"))))?;
-        match FromInit::decode(&buf[..n]) {
-            Some(FromInit::Pty) => pty_master = fd,
-            Some(FromInit::Ready(steps)) => {
-                init_laps = steps;
-                break;
-            }
-            Some(FromInit::Error(e)) => return Err(abort(e)),
-            None => return Err(abort(fail("container init exited during setup"))),
-        }
-    }
+    let (pty_master, init_laps) =
+        wait_until_ready(parent_sock.as_raw_fd(), pid, id_maps.as_ref()).map_err(abort)?;
     laps.lap("create.clone_and_init_setup");
     Ok(Created {
         pid,
@@ -400,6 +427,35 @@ pub(crate) fn create(
         phases: laps.steps,
         init_phases: init_laps,
     })
+}
+
+/// In the monitor, after the clone: writes the id maps of a new user namespace, then takes
+/// the child's messages until it is ready (its pty master on the way) or failed.
+fn wait_until_ready(
+    sock: RawFd,
+    pid: i32,
+    id_maps: Option<&IdMaps>,
+) -> Result<(Option<OwnedFd>, Steps), StartError> {
+    if let Some((uids, gids)) = id_maps {
+        crate::userns::write_maps(pid, uids, gids)
+            .and_then(|()| {
+                send(sock, &ToInit::Mapped.encode())
+                    .map_err(|e| RuntimeError::step("sync with container init", e))
+            })
+            .map_err(fail)?;
+    }
+    let mut pty_master = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let (n, fd) = sys::recv_msg(sock, &mut buf)
+            .map_err(|e| fail(format!("read from container init: {e}")))?;
+        match FromInit::decode(&buf[..n]) {
+            Some(FromInit::Pty) => pty_master = fd,
+            Some(FromInit::Ready(steps)) => return Ok((pty_master, steps)),
+            Some(FromInit::Error(e)) => return Err(e),
+            None => return Err(fail("container init exited during setup")),
+        }
+    }
 }
 
 fn send(sock: RawFd, b: &[u8]) -> io::Result<()> {

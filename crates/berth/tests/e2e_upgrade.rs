@@ -117,6 +117,13 @@ fn a_data_root_from_ea2a40c_opens_with_everything_in_it() {
         d.docker(&["start", "-a", "created1"]).out(),
         "never started"
     );
+    // It ran under the built-in runtime then; the migration keeps it there (runc is the
+    // runc binary now).
+    assert_eq!(d.inspect("viarunc", "{{.HostConfig.Runtime}}"), "berth");
+    assert_eq!(
+        d.docker(&["start", "-a", "viarunc"]).out(),
+        "ran under berth"
+    );
     d.docker(&["start", "netted"]).ok();
     let ip = d.inspect("netted", "{{.NetworkSettings.Networks.fxnet.IPAddress}}");
     assert!(ip.starts_with("10.254.79."), "{ip}");

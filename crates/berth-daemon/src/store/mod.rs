@@ -111,6 +111,63 @@ mod tests {
             Some(b"id1".to_vec())
         );
         drop(store);
+        // Schema 1 → 2: the runc names of older records meant the built-in runtime.
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut meta = txn
+                    .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                    .unwrap();
+                meta.insert("schema_version", 1).unwrap();
+                let mut t = txn
+                    .open_table(redb::TableDefinition::<&str, &[u8]>::new("containers"))
+                    .unwrap();
+                for (id, runtime) in [
+                    ("a", "runc"),
+                    ("b", "io.containerd.runc.v2"),
+                    ("c", "berth"),
+                ] {
+                    let rec = serde_json::json!({"id": id, "host_config": {"Runtime": runtime}});
+                    t.insert(id, serde_json::to_vec(&rec).unwrap().as_slice())
+                        .unwrap();
+                }
+                t.insert("d", b"not json".as_slice()).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        for id in ["a", "b", "c"] {
+            let rec: serde_json::Value =
+                serde_json::from_slice(&store.get(Table::Containers, id).unwrap().unwrap())
+                    .unwrap();
+            assert_eq!(rec["host_config"]["Runtime"], "berth", "{id}");
+        }
+        assert_eq!(
+            store.get(Table::Containers, "d").unwrap(),
+            Some(b"not json".to_vec())
+        );
+        drop(store);
+        // Reopening at the current version changes nothing: a record naming runc now
+        // means runc.
+        {
+            let store = RedbStore::open(&path).unwrap();
+            let rec = serde_json::json!({"id": "e", "host_config": {"Runtime": "runc"}});
+            store
+                .apply(vec![Op::Put {
+                    table: Table::Containers,
+                    key: "e".into(),
+                    value: serde_json::to_vec(&rec).unwrap(),
+                }])
+                .unwrap()
+                .unwrap();
+        }
+        let store = RedbStore::open(&path).unwrap();
+        let rec: serde_json::Value =
+            serde_json::from_slice(&store.get(Table::Containers, "e").unwrap().unwrap()).unwrap();
+        assert_eq!(rec["host_config"]["Runtime"], "runc");
+        drop(store);
         // Written by a newer berth: refused, and left as it was.
         {
             let db = redb::Database::create(&path).unwrap();

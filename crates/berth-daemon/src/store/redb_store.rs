@@ -51,6 +51,9 @@ impl RedbStore {
             }
             // Migrations run here, each from its version to the next, in this one
             // transaction: a crash leaves the store as it was. (0 → 1 changed no table.)
+            if found < 2 {
+                runc_names_were_the_builtin_runtime(&txn)?;
+            }
             if found != SCHEMA_VERSION {
                 meta.insert(SCHEMA_KEY, SCHEMA_VERSION).map_err(db_err)?;
             }
@@ -68,6 +71,32 @@ impl RedbStore {
     }
 }
 
+/// Schema 1 → 2: before schema 2, `--runtime runc` (and `io.containerd.runc.v2`) ran the
+/// container under berth's built-in runtime; now those names mean the runc binary. Records
+/// that say so are rewritten to `berth`, so each container keeps the runtime it ran under.
+fn runc_names_were_the_builtin_runtime(txn: &redb::WriteTransaction) -> Result<()> {
+    let mut table = txn.open_table(def(Table::Containers)).map_err(db_err)?;
+    let mut rewritten = Vec::new();
+    for row in table.iter().map_err(db_err)? {
+        let (key, value) = row.map_err(db_err)?;
+        let Ok(mut rec) = serde_json::from_slice::<serde_json::Value>(value.value()) else {
+            continue;
+        };
+        let runtime = &mut rec["host_config"]["Runtime"];
+        if matches!(runtime.as_str(), Some("runc" | "io.containerd.runc.v2")) {
+            *runtime = serde_json::Value::from(crate::runtimes::BUILTIN);
+            let bytes = serde_json::to_vec(&rec).map_err(db_err)?;
+            rewritten.push((key.value().to_string(), bytes));
+        }
+    }
+    for (key, bytes) in rewritten {
+        table
+            .insert(key.as_str(), bytes.as_slice())
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 /// The store's own facts: its schema version.
 const META: TableDefinition<'static, &'static str, u64> = TableDefinition::new("meta");
 const SCHEMA_KEY: &str = "schema_version";
@@ -75,7 +104,10 @@ const SCHEMA_KEY: &str = "schema_version";
 /// The shape of the tables this berth writes. Raise it, with a migration in
 /// [`RedbStore::open`], whenever a table's keys or records change shape: an older berth
 /// then refuses the data root instead of misreading it.
-pub const SCHEMA_VERSION: u64 = 1;
+///
+/// 1: versioned (no table changed). 2: container records name the runtime that runs them
+/// (`runc` is the runc binary; before, it was the built-in runtime).
+pub const SCHEMA_VERSION: u64 = 2;
 
 impl Store for RedbStore {
     fn apply(&self, ops: Vec<Op>) -> Result<std::result::Result<(), Refusal>> {

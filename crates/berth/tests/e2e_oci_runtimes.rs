@@ -8,6 +8,15 @@ use common::{TestDaemon, DOCKER};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// Whether these tests can run here, and the runtime binary `name` (a counted skip or a
+/// failure under the test command when it is missing).
+fn prerequisites(name: &str, package: &str) -> Option<PathBuf> {
+    if !common::can_run() {
+        return None;
+    }
+    runtime_binary(name, package)
+}
+
 /// The runtime binary `name` on this host, or a counted skip when it is missing.
 fn runtime_binary(name: &str, package: &str) -> Option<PathBuf> {
     let found = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"]
@@ -224,10 +233,7 @@ fn lifecycle_subset(d: &TestDaemon, name: &str, binary: &Path, state_root: &str)
 
 #[test]
 fn oci_runtime_runc_runs_the_lifecycle_subset() {
-    if !common::can_run() {
-        return;
-    }
-    let Some(runc) = runtime_binary("runc", "runc") else {
+    let Some(runc) = prerequisites("runc", "runc") else {
         return;
     };
     let d = TestDaemon::start();
@@ -256,10 +262,7 @@ fn oci_runtime_runc_runs_the_lifecycle_subset() {
 
 #[test]
 fn oci_runtime_runc_containers_survive_a_daemon_kill9() {
-    if !common::can_run() {
-        return;
-    }
-    let Some(runc) = runtime_binary("runc", "runc") else {
+    let Some(runc) = prerequisites("runc", "runc") else {
         return;
     };
     let mut d = TestDaemon::start();
@@ -297,10 +300,7 @@ fn oci_runtime_runc_containers_survive_a_daemon_kill9() {
 /// is run with its own arguments and state root, and `docker info` lists them.
 #[test]
 fn oci_runtime_added_runtimes_get_their_arguments() {
-    if !common::can_run() {
-        return;
-    }
-    let Some(runc) = runtime_binary("runc", "runc") else {
+    let Some(runc) = prerequisites("runc", "runc") else {
         return;
     };
     // A wrapper that records each call, then is runc.
@@ -402,10 +402,7 @@ fn oci_runtime_added_runtimes_get_their_arguments() {
 /// controllers next to v1 ("hybrid mode"), so this is a counted skip there.
 #[test]
 fn oci_runtime_crun_runs_the_lifecycle_subset() {
-    if !common::can_run() {
-        return;
-    }
-    let Some(crun) = runtime_binary("crun", "crun") else {
+    let Some(crun) = prerequisites("crun", "crun") else {
         return;
     };
     // A container of crun's own default spec, running busybox `true`.

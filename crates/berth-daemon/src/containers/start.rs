@@ -41,10 +41,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let etc = match crate::networks::etc_files::generate(daemon, &rec) {
         Ok(f) => f,
         Err(e) => {
-            crate::networks::endpoints::release(daemon, c).await;
-            start_failed(c, e.message.clone());
-            let _ = daemon.persist(c);
-            end_failed_start(daemon, c);
+            abandon_start(daemon, c, e.message.clone()).await;
             return Err(e.into());
         }
     };
@@ -71,10 +68,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let runtime = match daemon.runtimes.get(&rec.host_config.runtime) {
         Ok(r) => r.oci().cloned(),
         Err(e) => {
-            crate::networks::endpoints::release(daemon, c).await;
-            start_failed(c, e.message.clone());
-            let _ = daemon.persist(c);
-            end_failed_start(daemon, c);
+            abandon_start(daemon, c, e.message.clone()).await;
             return Err(e.into());
         }
     };
@@ -83,10 +77,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let volume_mounts = match crate::volumes::mounts::resolve(daemon, &rec) {
         Ok(v) => v,
         Err(e) => {
-            crate::networks::endpoints::release(daemon, c).await;
-            start_failed(c, e.to_string());
-            let _ = daemon.persist(c);
-            end_failed_start(daemon, c);
+            abandon_start(daemon, c, e.to_string()).await;
             return Err(e);
         }
     };
@@ -95,10 +86,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     let shared = match super::namespaces::resolve(daemon, &paths, &rec.host_config) {
         Ok(s) => s,
         Err(e) => {
-            crate::networks::endpoints::release(daemon, c).await;
-            start_failed(c, e.to_string());
-            let _ = daemon.persist(c);
-            end_failed_start(daemon, c);
+            abandon_start(daemon, c, e.to_string()).await;
             return Err(e);
         }
     };
@@ -174,10 +162,7 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     .map_err(|e| DaemonError::Other(format!("start task: {e}")))?;
     drop(bundle_phase);
     if let Err(e) = prepared {
-        crate::networks::endpoints::release(daemon, c).await;
-        start_failed(c, e.to_string());
-        let _ = daemon.persist(c);
-        end_failed_start(daemon, c);
+        abandon_start(daemon, c, e.to_string()).await;
         return Err(e);
     }
 
@@ -302,6 +287,15 @@ pub async fn start_locked(daemon: &Arc<Daemon>, c: &Arc<Container>) -> Result<()
     monitor_link::link_container(daemon, c, true).await?;
     daemon.container_event(c, "start", &[]);
     Ok(())
+}
+
+/// A start that failed before its process existed: the endpoints go back, the reason is
+/// recorded and persisted, and waiting clients are told.
+async fn abandon_start(daemon: &Arc<Daemon>, c: &Arc<Container>, error: String) {
+    crate::networks::endpoints::release(daemon, c).await;
+    start_failed(c, error);
+    let _ = daemon.persist(c);
+    end_failed_start(daemon, c);
 }
 
 /// Records why a start failed (the exit code stays as it was).

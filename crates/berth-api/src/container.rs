@@ -434,6 +434,25 @@ pub struct ContainerInspect {
     pub size_root_fs: Option<i64>,
 }
 
+/// A port of a running container in `GET /containers/json` (moby's `Port`): the
+/// host side only when it is published.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Port {
+    #[serde(rename = "IP", default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    #[serde(rename = "PrivatePort")]
+    pub private_port: u16,
+    #[serde(rename = "PublicPort", default, skip_serializing_if = "is_zero")]
+    pub public_port: u16,
+    /// `tcp`, `udp` or `sctp`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
+}
+
 /// One row of `GET /containers/json`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -445,7 +464,7 @@ pub struct ContainerSummary {
     pub image_id: String,
     pub command: String,
     pub created: i64,
-    pub ports: Vec<Value>,
+    pub ports: Vec<Port>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_rw: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

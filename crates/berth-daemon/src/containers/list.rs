@@ -277,9 +277,9 @@ fn matches(daemon: &Daemon, rec: &ContainerRecord, f: &Filters, p: &Prepared) ->
     };
     let port_ok = (p.publish.is_empty() && p.expose.is_empty())
         || ports.iter().any(|port| {
-            let proto = port["Type"].as_str().unwrap_or("tcp").to_lowercase();
-            let public = port["PublicPort"].as_u64();
-            let private = port["PrivatePort"].as_u64();
+            let proto = port.kind.to_lowercase();
+            let public = Some(port.public_port as u64).filter(|p| *p != 0);
+            let private = Some(port.private_port as u64);
             p.publish
                 .iter()
                 .any(|(n, pr)| public == Some(*n as u64) && *pr == proto)

@@ -261,7 +261,10 @@ pub fn publish(
 }
 
 /// `Ports` of a container list row from its `NetworkSettings.Ports`.
-pub fn summary(ports: &BTreeMap<String, Option<Vec<PortBinding>>>) -> Vec<Value> {
+pub fn summary(
+    ports: &BTreeMap<String, Option<Vec<PortBinding>>>,
+) -> Vec<berth_api::container::Port> {
+    use berth_api::container::Port;
     let mut out = Vec::new();
     for (key, binds) in ports {
         let Ok(cp) = ContainerPort::parse(key) else {
@@ -270,18 +273,19 @@ pub fn summary(ports: &BTreeMap<String, Option<Vec<PortBinding>>>) -> Vec<Value>
         match binds {
             Some(list) if !list.is_empty() => {
                 for b in list {
-                    out.push(serde_json::json!({
-                        "IP": b.host_ip,
-                        "PrivatePort": cp.port,
-                        "PublicPort": b.host_port.parse::<u16>().unwrap_or(0),
-                        "Type": proto_name(cp.proto),
-                    }));
+                    out.push(Port {
+                        ip: b.host_ip.clone(),
+                        private_port: cp.port,
+                        public_port: b.host_port.parse::<u16>().unwrap_or(0),
+                        kind: proto_name(cp.proto).to_string(),
+                    });
                 }
             }
-            _ => out.push(serde_json::json!({
-                "PrivatePort": cp.port,
-                "Type": proto_name(cp.proto),
-            })),
+            _ => out.push(Port {
+                private_port: cp.port,
+                kind: proto_name(cp.proto).to_string(),
+                ..Default::default()
+            }),
         }
     }
     out
@@ -362,7 +366,7 @@ mod tests {
         assert_eq!(ok.rules.len(), 1);
         assert_ne!(ok.rules[0].host_port, 0);
         let s = summary(&ok.ports);
-        assert_eq!(s[0]["PrivatePort"], 80);
+        assert_eq!(s[0].private_port, 80);
         // Routed: the taken host port does not matter, nothing is reserved or translated.
         let routed = publish(
             &r,

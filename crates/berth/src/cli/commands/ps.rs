@@ -57,7 +57,7 @@ fn header() -> Value {
 /// runs of consecutive ports folded into ranges (`8000-8002/tcp`,
 /// `0.0.0.0:80-81->80-81/tcp` when published on the same numbers), and mappings to
 /// a different host port listed last (`0.0.0.0:8080->80/tcp`).
-pub fn ports_text(ports: &[Value]) -> String {
+pub fn ports_text(ports: &[berth_api::container::Port]) -> String {
     struct P {
         ip: String,
         private: u16,
@@ -66,22 +66,11 @@ pub fn ports_text(ports: &[Value]) -> String {
     }
     let mut ps: Vec<P> = ports
         .iter()
-        .map(|p| {
-            let num = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
-            P {
-                ip: p
-                    .get("IP")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-                private: num("PrivatePort"),
-                public: num("PublicPort"),
-                kind: p
-                    .get("Type")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
-            }
+        .map(|p| P {
+            ip: p.ip.clone(),
+            private: p.private_port,
+            public: p.public_port,
+            kind: p.kind.clone(),
         })
         .collect();
     ps.sort_by(|a, b| {
@@ -319,13 +308,11 @@ mod tests {
 
     #[test]
     fn ports_like_docker() {
-        let p = |ip: &str, private: u16, public: u16, t: &str| {
-            let mut v = json!({"PrivatePort": private, "Type": t});
-            if !ip.is_empty() {
-                v["IP"] = json!(ip);
-                v["PublicPort"] = json!(public);
-            }
-            v
+        let p = |ip: &str, private: u16, public: u16, t: &str| berth_api::container::Port {
+            ip: ip.to_string(),
+            private_port: private,
+            public_port: if ip.is_empty() { 0 } else { public },
+            kind: t.to_string(),
         };
         assert_eq!(ports_text(&[]), "");
         assert_eq!(

@@ -211,14 +211,21 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| DaemonError::Other(format!("runtime task: {e}")))?
 }
 
-/// `name` in the directories of PATH (and the sbin directories a service's PATH may lack).
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The executable `name` in the directories of PATH (and the usual ones a service's PATH
+/// may lack): runc, the runtimes added by name, `--init`'s docker-init.
+pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')
         .filter(|d| !d.is_empty())
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin"])
+        .chain([
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/sbin",
+            "/usr/bin",
+        ])
         .map(|d| Path::new(d).join(name))
         .find(|p| {
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

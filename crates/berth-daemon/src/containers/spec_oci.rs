@@ -28,14 +28,7 @@ pub fn for_oci_runtime(spec: &mut Spec) -> Result<()> {
     }
     let init = ["docker-init", "tini-static"]
         .iter()
-        .find_map(|name| {
-            std::env::var("PATH")
-                .unwrap_or_default()
-                .split(':')
-                .chain(["/usr/local/bin", "/usr/bin", "/usr/sbin"])
-                .map(|d| std::path::Path::new(d).join(name))
-                .find(|p| p.is_file())
-        })
+        .find_map(|name| crate::runtimes::find_on_path(name))
         .ok_or_else(|| {
             ApiError::invalid(
                 "--init with an OCI runtime needs docker-init or tini-static (Debian: tini) on the daemon's PATH",
